@@ -1,0 +1,178 @@
+"""Beanie documents: the one conversation model every channel shares."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from beanie import Document, PydanticObjectId
+from pydantic import Field
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+from bot.types import Attachment, Author, DeliveryStatus, MessageView, Mode, Source
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Contact(Document):
+    """A customer as one channel knows them; unique per (channel, external user id)."""
+
+    channel: str
+    external_user_id: str
+    display_name: str | None = None
+    language: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    blocked: bool = False
+
+    class Settings:
+        name = "contacts"
+        indexes = [
+            IndexModel(
+                [("channel", ASCENDING), ("external_user_id", ASCENDING)],
+                unique=True,
+                name="channel_user_unique",
+            )
+        ]
+
+
+class ModeChange(Document):
+    """One transition of a conversation's mode: who, when, from what to what."""
+
+    conversation_id: PydanticObjectId
+    seq: int
+    from_mode: Mode
+    to_mode: Mode
+    actor: str  # "customer", "ai", "system" or "operator:<id>"
+    reason: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+    class Settings:
+        name = "mode_changes"
+        indexes = [IndexModel([("conversation_id", ASCENDING), ("seq", ASCENDING)])]
+
+
+class Conversation(Document):
+    """One chat with one contact on one channel."""
+
+    channel: str
+    external_chat_id: str
+    contact_id: PydanticObjectId
+    mode: Mode = Mode.AI
+    assignee_id: PydanticObjectId | None = None
+    # Messages and mode changes share this sequence; the counter is bumped atomically.
+    last_seq: int = 0
+    # Highest customer seq an AI reply (or a hand-off) has answered; older jobs are no-ops.
+    answered_seq: int = 0
+    unread_operator: int = 0
+    last_message_at: datetime = Field(default_factory=utcnow)
+    last_customer_message_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    closed_at: datetime | None = None
+
+    class Settings:
+        name = "conversations"
+        indexes = [
+            IndexModel(
+                [("channel", ASCENDING), ("external_chat_id", ASCENDING)],
+                unique=True,
+                name="channel_chat_unique",
+            ),
+            IndexModel([("last_message_at", DESCENDING)]),
+            IndexModel([("mode", ASCENDING), ("last_message_at", DESCENDING)]),
+        ]
+
+
+class Message(Document):
+    """One message of a conversation, in the external contract's shape plus channel ids."""
+
+    conversation_id: PydanticObjectId
+    seq: int
+    author: Author
+    text: str = ""
+    channel: str
+    # Inbound: the channel's own id (unique per channel, so a redelivery is a no-op).
+    # Outbound: an id of ours, so the unique index holds for every message.
+    external_id: str
+    provider_message_id: str | None = None
+    client_id: str | None = None
+    operator_id: PydanticObjectId | None = None
+    status: DeliveryStatus = DeliveryStatus.RECEIVED
+    error: str | None = None
+    attachments: list[Attachment] = Field(default_factory=list)
+    sources: list[Source] = Field(default_factory=list)
+    meta: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    class Settings:
+        name = "messages"
+        indexes = [
+            IndexModel(
+                [("channel", ASCENDING), ("external_id", ASCENDING)],
+                unique=True,
+                name="channel_external_unique",
+            ),
+            IndexModel(
+                [("conversation_id", ASCENDING), ("seq", DESCENDING)],
+                name="conversation_seq",
+            ),
+            IndexModel([("provider_message_id", ASCENDING)], name="provider_id", sparse=True),
+        ]
+
+    def view(self) -> MessageView:
+        """The message as the API and the frames show it."""
+        return MessageView(
+            id=str(self.id),
+            conversation_id=str(self.conversation_id),
+            seq=self.seq,
+            author=self.author,
+            text=self.text,
+            created_at=self.created_at,
+            status=self.status,
+            client_id=self.client_id,
+            sources=self.sources,
+            attachments=self.attachments,
+        )
+
+
+class Operator(Document):
+    """A person who answers in the panel."""
+
+    email: str
+    password_hash: str
+    role: str = "operator"  # "operator" or "admin"
+    display_name: str | None = None
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+    class Settings:
+        name = "operators"
+        indexes = [IndexModel([("email", ASCENDING)], unique=True, name="email_unique")]
+
+
+class PromptBlock(Document):
+    """A piece of the system prompt, editable from the panel."""
+
+    name: str
+    text: str
+    enabled: bool = True
+    order: int = 0
+    channel: str | None = None  # None: every channel
+    language: str | None = None  # None: every language
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    class Settings:
+        name = "prompt_blocks"
+        indexes = [IndexModel([("order", ASCENDING)])]
+
+
+DOCUMENT_MODELS: list[type[Document]] = [
+    Contact,
+    Conversation,
+    Message,
+    ModeChange,
+    Operator,
+    PromptBlock,
+]

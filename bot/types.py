@@ -1,0 +1,178 @@
+"""Model types shared by the core and the channels: plain values and interfaces, no I/O.
+
+Channels import only this module of `bot`; everything they need from the core reaches them
+as a `ChannelContext` that the composition root builds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Author(StrEnum):
+    CUSTOMER = "customer"
+    AI = "ai"
+    OPERATOR = "operator"
+    SYSTEM = "system"
+
+
+class Mode(StrEnum):
+    AI = "ai"
+    WAITING_OPERATOR = "waiting_operator"
+    OPERATOR = "operator"
+    CLOSED = "closed"
+
+
+class DeliveryStatus(StrEnum):
+    RECEIVED = "received"  # inbound, stored
+    PENDING = "pending"  # outbound, stored, not yet handed to the channel
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+
+
+class Attachment(BaseModel):
+    """A file, image, location or other non-text part of a message."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: str
+    url: str | None = None
+    mime_type: str | None = None
+    name: str | None = None
+
+
+class Source(BaseModel):
+    """A knowledge-base document an AI answer used."""
+
+    title: str
+    source: str
+
+
+class MessageView(BaseModel):
+    """A message as the API and every frame show it (the external contract's Message)."""
+
+    id: str
+    conversation_id: str
+    seq: int
+    author: Author
+    text: str
+    created_at: datetime
+    status: DeliveryStatus
+    client_id: str | None = None
+    sources: list[Source] = Field(default_factory=list)
+    attachments: list[Attachment] = Field(default_factory=list)
+
+
+class InboundMessage(BaseModel):
+    """One customer message, normalized by its channel adapter."""
+
+    channel: str
+    external_chat_id: str
+    external_user_id: str
+    # Unique per channel: a redelivered webhook carries the same id and is stored once.
+    external_message_id: str
+    text: str = ""
+    display_name: str | None = None
+    language: str | None = None
+    attachments: list[Attachment] = Field(default_factory=list)
+    client_id: str | None = None
+    sent_at: datetime | None = None
+    raw: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundResult:
+    """What `handle_incoming_message` did with one inbound message."""
+
+    message: MessageView
+    created: bool  # False when it was a re-delivery of a stored message
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """A conversation a channel opened for a user (the widget's visitor session)."""
+
+    conversation_id: str
+    external_user_id: str
+    mode: Mode
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    messages: list[MessageView]
+    last_seq: int
+    mode: Mode
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationEvent:
+    """Something that happened in a conversation, fanned out to every process."""
+
+    type: str  # message.created, message.updated, mode.changed, typing, token
+    conversation_id: str
+    seq: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class Subscription(Protocol):
+    """A live feed of one conversation's events; closed through the cleanup hooks."""
+
+    def __aiter__(self) -> AsyncIterator[ConversationEvent]: ...
+
+    async def close(self) -> None: ...
+
+
+class ChannelContext(Protocol):
+    """What the core offers a channel adapter; built by the composition root."""
+
+    async def handle_inbound(self, message: InboundMessage) -> InboundResult: ...
+
+    async def open_session(
+        self,
+        *,
+        channel: str,
+        external_user_id: str,
+        display_name: str | None,
+        language: str | None,
+    ) -> SessionInfo: ...
+
+    async def history(
+        self, conversation_id: str, *, after_seq: int | None, limit: int
+    ) -> HistoryPage: ...
+
+    async def subscribe(self, conversation_id: str, *, owner: str) -> Subscription: ...
+
+    async def publish_typing(self, conversation_id: str, *, author: Author) -> None: ...
+
+    async def release(self, owner: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """A message the core asks a channel to deliver to a customer."""
+
+    message: MessageView
+    external_chat_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    status: DeliveryStatus
+    provider_message_id: str | None = None
+    error: str | None = None
+
+
+class OutputChannel(Protocol):
+    """The sending side of a channel adapter."""
+
+    name: str
+
+    async def send(self, outbound: OutboundMessage) -> DeliveryResult: ...

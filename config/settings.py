@@ -1,0 +1,134 @@
+"""Typed settings: one `Settings` object, profiles from `.env.dev` / `.env.prod` by `APP_ENV`."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+AppEnv = Literal["dev", "prod", "test"]
+
+_PLACEHOLDERS = {"", "changethis", "change-me", "changeme", "secret", "dev-secret-change-me"}
+_PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_files() -> tuple[Path, ...]:
+    """The profile file for `APP_ENV`; process environment variables always win over it."""
+    app_env = os.environ.get("APP_ENV", "dev")
+    profile = _PROJECT_ROOT / f".env.{app_env}"
+    return (profile,) if profile.is_file() else ()
+
+
+class Settings(BaseSettings):
+    """Everything the platform reads from its environment. Unset service URLs mean embedded."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_file_encoding="utf-8")
+
+    app_env: AppEnv = "dev"
+    data_dir: Path = Path("./data")
+    public_base_url: str = "http://127.0.0.1:8000"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    mongodb_uri: str | None = None
+    mongodb_db: str = "switchboard"
+    redis_url: str | None = None
+    weaviate_url: str | None = None
+
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_api_base: str = "https://api.telegram.org"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_whatsapp_from: str | None = None
+    twilio_api_base: str | None = None
+
+    sentry_dsn: SecretStr | None = None
+    jwt_secret: SecretStr = SecretStr("dev-secret-change-me")
+    pii_redaction: bool = True
+
+    log_level: str = "INFO"
+    log_json: bool | None = None
+    # How long a reply worker waits for more customer messages of a burst before answering.
+    reply_debounce_ms: int = Field(default=400, ge=0)
+    # A reply job unacknowledged this long belonged to a dead worker and is taken over.
+    reply_reclaim_idle_ms: int = Field(default=30_000, ge=100)
+    widget_session_rate: str = "20/minute"
+    widget_message_rate: str = "30/minute"
+    widget_max_text: int = Field(default=4000, ge=1)
+    widget_token_ttl_days: int = Field(default=30, ge=1)
+
+    @field_validator("mongodb_uri", "redis_url", "weaviate_url", "openai_base_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("mongodb_uri")
+    @classmethod
+    def _mongo_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("mongodb://", "mongodb+srv://")):
+            raise ValueError("must start with mongodb:// or mongodb+srv://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets_outside_dev(self) -> Settings:
+        if self.app_env == "prod" and self.jwt_secret.get_secret_value() in _PLACEHOLDERS:
+            raise ValueError("JWT_SECRET must be set to a real secret when APP_ENV=prod")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """True when at least one backing service is run locally by the supervisor."""
+        return self.mongodb_uri is None or self.redis_url is None
+
+    @property
+    def llm_configured(self) -> bool:
+        """A chat model is reachable: an API key or an OpenAI-compatible base URL is set."""
+        return self.openai_api_key is not None or self.openai_base_url is not None
+
+    @property
+    def json_logs(self) -> bool:
+        return self.log_json if self.log_json is not None else self.app_env == "prod"
+
+
+class SettingsError(SystemExit):
+    """Start-up stops with one line that names the offending variable."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment and the profile file, or exit with one clear line."""
+    try:
+        return Settings(_env_file=_env_files(), **overrides)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise SettingsError(f"configuration error: {name}: {first['msg']}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; tests call `get_settings.cache_clear()` or pass their own."""
+    return load_settings()
