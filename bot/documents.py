@@ -13,7 +13,9 @@ from bot.types import Attachment, Author, DeliveryStatus, MessageView, Mode, Sou
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now in UTC at MongoDB's millisecond precision, so a stored time reads back unchanged."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 class Contact(Document):
@@ -65,6 +67,7 @@ class Conversation(Document):
     last_seq: int = 0
     # Highest customer seq an AI reply (or a hand-off) has answered; older jobs are no-ops.
     answered_seq: int = 0
+    last_customer_seq: int = 0
     unread_operator: int = 0
     last_message_at: datetime = Field(default_factory=utcnow)
     last_customer_message_at: datetime | None = None

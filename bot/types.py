@@ -110,6 +110,8 @@ class HistoryPage:
     messages: list[MessageView]
     last_seq: int
     mode: Mode
+    # Sequence numbers of the mode changes in the same range (their status was sent live).
+    mode_seqs: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +156,10 @@ class ChannelContext(Protocol):
 
     async def release(self, owner: str) -> None: ...
 
+    async def allow(self, bucket: str, key: str, rate: str) -> bool:
+        """Count one hit against a rate such as "20/minute"; False when over it."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class OutboundMessage:
@@ -173,6 +179,7 @@ class DeliveryResult:
 class OutputChannel(Protocol):
     """The sending side of a channel adapter."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     async def send(self, outbound: OutboundMessage) -> DeliveryResult: ...

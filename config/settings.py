@@ -26,7 +26,9 @@ def _env_files() -> tuple[Path, ...]:
 class Settings(BaseSettings):
     """Everything the platform reads from its environment. Unset service URLs mean embedded."""
 
-    model_config = SettingsConfigDict(extra="ignore", env_file_encoding="utf-8")
+    model_config = SettingsConfigDict(
+        extra="ignore", env_file_encoding="utf-8", env_ignore_empty=True
+    )
 
     app_env: AppEnv = "dev"
     data_dir: Path = Path("./data")
@@ -121,7 +123,7 @@ class SettingsError(SystemExit):
 def load_settings(**overrides: object) -> Settings:
     """Build settings from the environment and the profile file, or exit with one clear line."""
     try:
-        return Settings(_env_file=_env_files(), **overrides)  # type: ignore[call-arg]
+        return Settings(_env_file=_env_files(), **overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
         name = str(first["loc"][0]).upper() if first["loc"] else "settings"

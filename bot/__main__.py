@@ -1,0 +1,140 @@
+"""The command line: `python -m bot serve | worker | operators create | kb …`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Sequence
+
+from config import Settings, load_settings
+
+
+def _print_urls(settings: Settings) -> None:
+    base = settings.public_base_url
+    print(
+        f"\nSwitchboard is running.\n"
+        f"  Demo page with the chat widget: {base}/\n"
+        f"  Operator panel:                 {base}/panel/\n",
+        flush=True,
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from bot.app import create_app
+
+    overrides: dict[str, object] = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port:
+        overrides["port"] = args.port
+    settings = load_settings(**overrides)
+    if "public_base_url" not in settings.model_fields_set:
+        # Without an explicit PUBLIC_BASE_URL the printed URLs follow --host/--port.
+        shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
+        settings = settings.model_copy(
+            update={"public_base_url": f"http://{shown}:{settings.port}"}
+        )
+    run_worker = None if args.worker is None else args.worker
+    app = create_app(settings, run_worker=run_worker, on_ready=_print_urls)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        proxy_headers=True,
+        ws_max_size=256 * 1024,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from bot.app import run_worker_process
+
+    asyncio.run(run_worker_process(load_settings()))
+    return 0
+
+
+def cmd_operators_create(args: argparse.Namespace) -> int:
+    from bot.bootstrap import running_core
+    from bot.operators import OperatorExists, create_operator
+
+    password = args.password
+    if password is None:
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Repeat password: "):
+            print("error: the passwords do not match", file=sys.stderr)
+            return 2
+
+    async def run() -> int:
+        async with running_core(load_settings()):
+            try:
+                operator = await create_operator(
+                    email=args.email, password=password, role=args.role, display_name=args.name
+                )
+            except (OperatorExists, ValueError) as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            print(f"created {operator.role} {operator.email}")
+            return 0
+
+    return asyncio.run(run())
+
+
+def cmd_kb(args: argparse.Namespace) -> int:
+    print(
+        "error: the knowledge base is not built yet (see the RAG issue); "
+        "without it the embedded default hands every chat to an operator",
+        file=sys.stderr,
+    )
+    return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Switchboard")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the API (and, when embedded, worker and servers)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    worker_flag = serve.add_mutually_exclusive_group()
+    worker_flag.add_argument("--worker", dest="worker", action="store_true", default=None,
+                             help="also run the reply worker in this process")
+    worker_flag.add_argument("--no-worker", dest="worker", action="store_false",
+                             help="run only the API")
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run only the reply worker")
+    worker.set_defaults(func=cmd_worker)
+
+    operators = sub.add_parser("operators", help="manage operator accounts")
+    operators_sub = operators.add_subparsers(dest="operators_command", required=True)
+    create = operators_sub.add_parser("create", help="create an operator")
+    create.add_argument("--email", required=True)
+    create.add_argument("--password", help="asked for when not given")
+    create.add_argument("--role", choices=["operator", "admin"], default="operator")
+    create.add_argument("--name", help="display name")
+    create.set_defaults(func=cmd_operators_create)
+
+    kb = sub.add_parser("kb", help="manage the knowledge base")
+    kb_sub = kb.add_subparsers(dest="kb_command", required=True)
+    ingest = kb_sub.add_parser("ingest")
+    ingest.add_argument("source")
+    kb_sub.add_parser("list")
+    delete = kb_sub.add_parser("delete")
+    delete.add_argument("id")
+    kb.set_defaults(func=cmd_kb)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""The composition root: the FastAPI app with its channels, and the worker process.
+
+This is the one module allowed to wire concrete channels and the panel to the core (see
+the import contracts in pyproject.toml).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from loguru import logger
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from bot.bootstrap import running_core
+from bot.channel_context import CoreChannelContext
+from bot.replies import ReplyGenerator
+from bot.runtime import Core
+from bot.worker import ReplyWorker
+from channels.base import ChannelAdapter
+from channels.widget import WidgetChannel
+from config import Settings, get_settings
+
+
+def build_channels(settings: Settings, context: CoreChannelContext) -> list[ChannelAdapter]:
+    """Every channel this deployment runs; a new channel is one more line here."""
+    return [WidgetChannel(settings, context)]
+
+
+@contextlib.asynccontextmanager
+async def running_worker(core: Core) -> AsyncIterator[ReplyWorker]:
+    worker = ReplyWorker(core)
+    task = asyncio.create_task(worker.run(), name="reply-worker")
+    try:
+        yield worker
+    finally:
+        await worker.stop()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    run_worker: bool | None = None,
+    replier: ReplyGenerator | None = None,
+    configure_logging: bool = True,
+    on_ready: Callable[[Settings], None] | None = None,
+) -> FastAPI:
+    """The HTTP app. On the embedded default it also runs the reply worker in process."""
+    settings = settings or get_settings()
+    with_worker = settings.embedded if run_worker is None else run_worker
+    context = CoreChannelContext()
+    channels = build_channels(settings, context)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with running_core(
+            settings, replier=replier, configure_logging=configure_logging
+        ) as core, contextlib.AsyncExitStack() as stack:
+            context.bind(core)
+            app.state.core = core
+            for channel in channels:
+                core.outputs[channel.name] = channel
+                await channel.startup()
+                stack.push_async_callback(channel.shutdown)
+            if with_worker:
+                await stack.enter_async_context(running_worker(core))
+            logger.info("Switchboard is up ({} profile)", settings.app_env)
+            if on_ready is not None:
+                on_ready(core.settings)
+            yield
+
+    app = FastAPI(title="Switchboard", version="0.1.0", lifespan=lifespan)
+    for channel in channels:
+        app.include_router(channel.router())
+    _add_service_routes(app)
+    _add_error_handlers(app)
+    return app
+
+
+def _add_service_routes(app: FastAPI) -> None:
+    @app.get("/health", tags=["service"])
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/health/ready", tags=["service"])
+    async def ready(request: Request) -> JSONResponse:
+        core: Core = request.app.state.core
+        failing: list[str] = []
+        try:
+            await asyncio.wait_for(core.mongo.admin.command("ping"), timeout=2)
+        except Exception:
+            failing.append("mongodb")
+        try:
+            await asyncio.wait_for(core.redis.ping(), timeout=2)
+        except Exception:
+            failing.append("redis")
+        if failing:
+            return JSONResponse({"status": "unavailable", "failing": failing}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", tags=["service"])
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors: list[dict[str, Any]] = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()
+        ]
+        return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
+
+
+async def run_worker_process(settings: Settings) -> None:
+    """`python -m bot worker`: only the reply worker, with the channels' sending side."""
+    context = CoreChannelContext()
+    channels = build_channels(settings, context)
+    async with running_core(settings) as core:
+        context.bind(core)
+        for channel in channels:
+            core.outputs[channel.name] = channel
+            await channel.startup()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with running_worker(core):
+            await stop.wait()
+        for channel in channels:
+            await channel.shutdown()

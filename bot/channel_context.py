@@ -1,0 +1,111 @@
+"""The core's side of the channel interface: what a channel adapter may ask of the core."""
+
+from __future__ import annotations
+
+from beanie import PydanticObjectId
+
+from bot.cleanup import connection_scope
+from bot.conversations import (
+    find_or_create_contact,
+    find_or_create_conversation,
+    get_conversation,
+    latest_messages,
+    messages_after,
+)
+from bot.documents import ModeChange
+from bot.pipeline import handle_incoming_message
+from bot.runtime import Core
+from bot.types import (
+    Author,
+    ConversationEvent,
+    HistoryPage,
+    InboundMessage,
+    InboundResult,
+    SessionInfo,
+    Subscription,
+)
+
+
+class CoreChannelContext:
+    """Implements `bot.types.ChannelContext` on top of the running core."""
+
+    def __init__(self, core: Core | None = None) -> None:
+        self._core = core
+
+    def bind(self, core: Core) -> None:
+        """Channels are built with the app; the core they talk to exists once it starts."""
+        self._core = core
+
+    @property
+    def core(self) -> Core:
+        if self._core is None:
+            raise RuntimeError("the core is not running yet")
+        return self._core
+
+    async def handle_inbound(self, message: InboundMessage) -> InboundResult:
+        return await handle_incoming_message(message, core=self.core)
+
+    async def open_session(
+        self,
+        *,
+        channel: str,
+        external_user_id: str,
+        display_name: str | None,
+        language: str | None,
+    ) -> SessionInfo:
+        contact = await find_or_create_contact(
+            channel=channel,
+            external_user_id=external_user_id,
+            display_name=display_name,
+            language=language,
+        )
+        conversation = await find_or_create_conversation(
+            channel=channel, external_chat_id=external_user_id, contact=contact
+        )
+        return SessionInfo(
+            conversation_id=str(conversation.id),
+            external_user_id=external_user_id,
+            mode=conversation.mode,
+        )
+
+    async def history(
+        self, conversation_id: str, *, after_seq: int | None, limit: int
+    ) -> HistoryPage:
+        conversation = await get_conversation(conversation_id)
+        if conversation is None:
+            raise LookupError(f"conversation {conversation_id} does not exist")
+        oid = PydanticObjectId(conversation_id)
+        if after_seq is None:
+            messages = await latest_messages(oid, limit=limit)
+            since = messages[0].seq - 1 if messages else 0
+        else:
+            messages = await messages_after(oid, after_seq, limit=max(limit, 500))
+            since = after_seq
+        changes = await ModeChange.find(
+            ModeChange.conversation_id == oid, ModeChange.seq > since
+        ).to_list()
+        mode_seqs = [change.seq for change in changes]
+        # The conversation was read first: a message stored since may be newer than its counter.
+        last_seq = max([conversation.last_seq, *(m.seq for m in messages)])
+        return HistoryPage(
+            messages=[m.view() for m in messages],
+            last_seq=last_seq,
+            mode=conversation.mode,
+            mode_seqs=mode_seqs,
+        )
+
+    async def subscribe(self, conversation_id: str, *, owner: str) -> Subscription:
+        return self.core.bus.subscribe(conversation_id, owner=owner)
+
+    async def publish_typing(self, conversation_id: str, *, author: Author) -> None:
+        await self.core.bus.publish(
+            ConversationEvent(
+                type="typing", conversation_id=conversation_id, data={"author": author.value}
+            )
+        )
+
+    async def release(self, owner: str) -> None:
+        await self.core.state.release(connection_scope(owner))
+
+    async def allow(self, bucket: str, key: str, rate: str) -> bool:
+        return await self.core.limiter.allow(bucket, key, rate)

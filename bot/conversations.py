@@ -1,0 +1,222 @@
+"""Storage operations on contacts, conversations and messages."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from beanie import PydanticObjectId
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from bot.documents import Contact, Conversation, Message, utcnow
+from bot.types import Attachment, Author, ConversationEvent, DeliveryStatus, Source
+
+if TYPE_CHECKING:
+    from bot.runtime import Core
+
+MESSAGE_CREATED = "message.created"
+MESSAGE_UPDATED = "message.updated"
+
+
+async def find_or_create_contact(
+    *, channel: str, external_user_id: str, display_name: str | None, language: str | None
+) -> Contact:
+    """The contact for a channel identity; a newer display name or language updates it."""
+    collection = Contact.get_pymongo_collection()
+    update: dict[str, Any] = {
+        "$setOnInsert": {
+            "channel": channel,
+            "external_user_id": external_user_id,
+            "created_at": utcnow(),
+            "blocked": False,
+        }
+    }
+    fresh: dict[str, Any] = {}
+    if display_name:
+        fresh["display_name"] = display_name
+    if language:
+        fresh["language"] = language
+    if fresh:
+        update["$set"] = fresh
+    key = {"channel": channel, "external_user_id": external_user_id}
+    try:
+        raw = await collection.find_one_and_update(
+            key, update, upsert=True, return_document=ReturnDocument.AFTER
+        )
+    except DuplicateKeyError:
+        # Two first messages raced on the upsert; the loser reads the winner's document.
+        raw = await collection.find_one_and_update(
+            key, update, return_document=ReturnDocument.AFTER
+        )
+    return Contact.model_validate(raw)  # type: ignore[no-any-return]
+
+
+async def find_or_create_conversation(
+    *, channel: str, external_chat_id: str, contact: Contact
+) -> Conversation:
+    """The one conversation of a chat on a channel."""
+    collection = Conversation.get_pymongo_collection()
+    now = utcnow()
+    template = Conversation(channel=channel, external_chat_id=external_chat_id,
+                            contact_id=contact.id or PydanticObjectId())
+    on_insert = template.model_dump(by_alias=True, exclude={"id"})
+    on_insert.update(created_at=now, last_message_at=now)
+    key = {"channel": channel, "external_chat_id": external_chat_id}
+    try:
+        raw = await collection.find_one_and_update(
+            key, {"$setOnInsert": on_insert}, upsert=True, return_document=ReturnDocument.AFTER
+        )
+    except DuplicateKeyError:
+        raw = await collection.find_one(key)
+    return Conversation.model_validate(raw)  # type: ignore[no-any-return]
+
+
+async def next_seq(conversation_id: PydanticObjectId) -> int:
+    """Reserve the next number of a conversation's shared message/mode sequence."""
+    raw = await Conversation.get_pymongo_collection().find_one_and_update(
+        {"_id": conversation_id},
+        {"$inc": {"last_seq": 1}},
+        projection={"last_seq": 1},
+        return_document=ReturnDocument.AFTER,
+    )
+    if raw is None:
+        raise LookupError(f"conversation {conversation_id} does not exist")
+    return int(raw["last_seq"])
+
+
+async def append_message(
+    *,
+    core: Core,
+    conversation: Conversation,
+    author: Author,
+    text: str,
+    external_id: str | None = None,
+    status: DeliveryStatus | None = None,
+    client_id: str | None = None,
+    operator_id: PydanticObjectId | None = None,
+    attachments: list[Attachment] | None = None,
+    sources: list[Source] | None = None,
+    meta: dict[str, Any] | None = None,
+    created_at: datetime | None = None,
+    message_id: PydanticObjectId | None = None,
+) -> tuple[Message, bool]:
+    """Store a message with the next seq and publish it; a known `external_id` is a no-op.
+
+    Returns the stored message and whether it was new.
+    """
+    if external_id is not None:
+        existing = await Message.find_one(
+            Message.channel == conversation.channel, Message.external_id == external_id
+        )
+        if existing is not None:
+            return existing, False
+    assert conversation.id is not None
+    seq = await next_seq(conversation.id)
+    now = created_at or utcnow()
+    message = Message(
+        id=message_id,
+        conversation_id=conversation.id,
+        seq=seq,
+        author=author,
+        text=text,
+        channel=conversation.channel,
+        external_id=external_id or f"sb:{uuid.uuid4().hex}",
+        client_id=client_id,
+        operator_id=operator_id,
+        status=status or (
+            DeliveryStatus.RECEIVED if author is Author.CUSTOMER else DeliveryStatus.PENDING
+        ),
+        attachments=attachments or [],
+        sources=sources or [],
+        meta=meta or {},
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        await message.insert()
+    except DuplicateKeyError:
+        # A concurrent delivery of the same inbound message won; ours leaves a gap in seq.
+        existing = await Message.find_one(
+            Message.channel == conversation.channel, Message.external_id == message.external_id
+        )
+        if existing is None:
+            raise
+        return existing, False
+    await _touch_conversation(conversation.id, author=author, seq=seq, at=now)
+    await core.bus.publish(
+        ConversationEvent(
+            type=MESSAGE_CREATED,
+            conversation_id=str(conversation.id),
+            seq=seq,
+            data={"message": message.view().model_dump(mode="json")},
+        )
+    )
+    return message, True
+
+
+async def _touch_conversation(
+    conversation_id: PydanticObjectId, *, author: Author, seq: int, at: datetime
+) -> None:
+    update: dict[str, Any] = {"$max": {"last_message_at": at}}
+    if author is Author.CUSTOMER:
+        update["$set"] = {"last_customer_message_at": at}
+        update["$inc"] = {"unread_operator": 1}
+        update["$max"]["last_customer_seq"] = seq
+    elif author is Author.OPERATOR:
+        update["$set"] = {"unread_operator": 0}
+    await Conversation.get_pymongo_collection().update_one({"_id": conversation_id}, update)
+
+
+async def set_message_status(
+    *, core: Core, message: Message, status: DeliveryStatus, error: str | None = None,
+    provider_message_id: str | None = None,
+) -> None:
+    """Record a delivery status change and tell the panel."""
+    update: dict[str, Any] = {"status": status, "updated_at": utcnow(), "error": error}
+    if provider_message_id is not None:
+        update["provider_message_id"] = provider_message_id
+    await message.set(update)
+    await core.bus.publish(
+        ConversationEvent(
+            type=MESSAGE_UPDATED,
+            conversation_id=str(message.conversation_id),
+            seq=None,
+            data={"message_id": str(message.id), "status": status.value, "error": error},
+        )
+    )
+
+
+async def messages_after(
+    conversation_id: PydanticObjectId, after_seq: int, *, limit: int = 500
+) -> list[Message]:
+    """Messages with seq > after_seq, oldest first."""
+    return (
+        await Message.find(Message.conversation_id == conversation_id, Message.seq > after_seq)
+        .sort("+seq")
+        .limit(limit)
+        .to_list()
+    )
+
+
+async def latest_messages(
+    conversation_id: PydanticObjectId, *, before_seq: int | None = None, limit: int = 50
+) -> list[Message]:
+    """The newest page of messages (older than `before_seq` if given), oldest first."""
+    query = Message.find(Message.conversation_id == conversation_id)
+    if before_seq is not None:
+        query = Message.find(
+            Message.conversation_id == conversation_id, Message.seq < before_seq
+        )
+    page = await query.sort("-seq").limit(limit).to_list()
+    page.reverse()
+    return page
+
+
+async def get_conversation(conversation_id: str | PydanticObjectId) -> Conversation | None:
+    try:
+        oid = PydanticObjectId(conversation_id)
+    except Exception:
+        return None
+    return await Conversation.get(oid)

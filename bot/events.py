@@ -1,0 +1,189 @@
+"""Conversation events fanned out through Redis pub/sub so any process can reach any socket.
+
+Each process holds one Redis subscription and routes events to its local subscribers by
+conversation id; a thousand sockets cost one Redis connection, not a thousand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from loguru import logger
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from bot.cleanup import TransientState, connection_scope, conversation_scope
+from bot.types import ConversationEvent
+
+EVENTS_CHANNEL = "sb:events"
+ALL_CONVERSATIONS = "*"
+MODE_CHANGED = "mode.changed"
+
+
+def encode_event(event: ConversationEvent) -> str:
+    return json.dumps(
+        {
+            "type": event.type,
+            "conversation_id": event.conversation_id,
+            "seq": event.seq,
+            "data": event.data,
+        },
+        default=str,
+        ensure_ascii=False,
+    )
+
+
+def decode_event(raw: str | bytes) -> ConversationEvent:
+    body: dict[str, Any] = json.loads(raw)
+    return ConversationEvent(
+        type=str(body["type"]),
+        conversation_id=str(body["conversation_id"]),
+        seq=body.get("seq"),
+        data=dict(body.get("data") or {}),
+    )
+
+
+class LocalSubscription:
+    """A bounded queue of one subscriber; if it overflows, the reader must resync from storage."""
+
+    def __init__(self, bus: EventBus, key: str, owner: str, maxsize: int = 1000) -> None:
+        self.id = uuid.uuid4().hex
+        self.key = key
+        self.owner = owner
+        self._bus = bus
+        self._queue: asyncio.Queue[ConversationEvent | None] = asyncio.Queue(maxsize)
+        # Set when events may have been missed (queue overflow, Redis reconnect).
+        self.needs_resync = False
+        self.closed = False
+
+    def _offer(self, event: ConversationEvent | None) -> None:
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.needs_resync = True
+
+    def mark_gap(self) -> None:
+        self.needs_resync = True
+        self._offer(ConversationEvent(type="resync", conversation_id=self.key))
+
+    async def get(self) -> ConversationEvent | None:
+        """The next event, or None once closed."""
+        if self.closed and self._queue.empty():
+            return None
+        return await self._queue.get()
+
+    async def __aiter__(self) -> AsyncIterator[ConversationEvent]:
+        while True:
+            event = await self.get()
+            if event is None:
+                return
+            yield event
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._bus._remove(self)
+        self._offer(None)
+
+
+class EventBus:
+    """Publishes events to Redis and delivers the ones it hears to local subscribers."""
+
+    def __init__(self, redis: Redis, state: TransientState) -> None:
+        self._redis = redis
+        self._state = state
+        self._subs: dict[str, dict[str, LocalSubscription]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._listen(), name="event-bus")
+            await asyncio.wait_for(self._ready.wait(), timeout=10)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for subs in list(self._subs.values()):
+            for sub in list(subs.values()):
+                await sub.close()
+
+    async def publish(self, event: ConversationEvent) -> None:
+        """Send an event to every process; a Redis outage loses only the live push, not data."""
+        try:
+            await self._redis.publish(EVENTS_CHANNEL, encode_event(event))
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            logger.warning("event {} not published: {}", event.type, exc)
+
+    def subscribe(self, conversation_id: str, *, owner: str) -> LocalSubscription:
+        """Events of one conversation (or of all, with `ALL_CONVERSATIONS`) for one owner."""
+        sub = LocalSubscription(self, conversation_id, owner)
+        self._subs.setdefault(conversation_id, {})[sub.id] = sub
+        self._state.register(connection_scope(owner), f"sub:{sub.id}", sub.close)
+        return sub
+
+    def _remove(self, sub: LocalSubscription) -> None:
+        subs = self._subs.get(sub.key)
+        if subs is not None:
+            subs.pop(sub.id, None)
+            if not subs:
+                del self._subs[sub.key]
+        self._state.discard(connection_scope(sub.owner), f"sub:{sub.id}")
+
+    def subscriber_count(self) -> int:
+        return sum(len(subs) for subs in self._subs.values())
+
+    async def _dispatch(self, event: ConversationEvent) -> None:
+        if event.type == MODE_CHANGED:
+            # Whatever this process held for the old mode (typing, a reply stream) ends here.
+            await self._state.release(conversation_scope(event.conversation_id))
+        for key in (event.conversation_id, ALL_CONVERSATIONS):
+            for sub in list(self._subs.get(key, {}).values()):
+                sub._offer(event)
+
+    def _mark_all_gaps(self) -> None:
+        for subs in self._subs.values():
+            for sub in subs.values():
+                sub.mark_gap()
+
+    async def _listen(self) -> None:
+        backoff = 0.2
+        first = True
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(EVENTS_CHANNEL)
+                self._ready.set()
+                if not first:
+                    logger.info("event bus reconnected to Redis")
+                    self._mark_all_gaps()
+                first = False
+                backoff = 0.2
+                async for item in pubsub.listen():
+                    if item.get("type") != "message":
+                        continue
+                    try:
+                        event = decode_event(item["data"])
+                    except (ValueError, KeyError, TypeError):
+                        logger.warning("dropped a malformed event")
+                        continue
+                    await self._dispatch(event)
+            except asyncio.CancelledError:
+                raise
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                logger.warning("event bus lost Redis ({}); retrying in {:.1f}s", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]

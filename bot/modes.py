@@ -1,0 +1,135 @@
+"""The conversation mode state machine: every transition goes through `transition()`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from beanie import PydanticObjectId
+from pymongo import ReturnDocument
+
+from bot.cleanup import conversation_scope
+from bot.conversations import append_message
+from bot.documents import Contact, Conversation, ModeChange, utcnow
+from bot.events import MODE_CHANGED
+from bot.i18n import text_for
+from bot.metrics import MODE_CHANGES
+from bot.outbox import deliver_pending
+from bot.types import Author, ConversationEvent, Mode
+
+if TYPE_CHECKING:
+    from bot.runtime import Core
+
+ALLOWED: dict[Mode, frozenset[Mode]] = {
+    Mode.AI: frozenset({Mode.WAITING_OPERATOR, Mode.OPERATOR, Mode.CLOSED}),
+    Mode.WAITING_OPERATOR: frozenset({Mode.OPERATOR, Mode.AI, Mode.CLOSED}),
+    Mode.OPERATOR: frozenset({Mode.AI, Mode.WAITING_OPERATOR, Mode.CLOSED}),
+    # A customer who writes into a closed chat reopens it with the AI.
+    Mode.CLOSED: frozenset({Mode.AI, Mode.WAITING_OPERATOR, Mode.OPERATOR}),
+}
+
+# What the customer is told when their chat enters a mode (None: nothing to say).
+_NOTICE: dict[tuple[Mode, Mode], str] = {
+    (Mode.AI, Mode.WAITING_OPERATOR): "waiting_operator",
+    (Mode.AI, Mode.OPERATOR): "operator_joined",
+    (Mode.WAITING_OPERATOR, Mode.OPERATOR): "operator_joined",
+    (Mode.CLOSED, Mode.OPERATOR): "operator_joined",
+    (Mode.OPERATOR, Mode.WAITING_OPERATOR): "waiting_operator",
+    (Mode.OPERATOR, Mode.AI): "back_to_ai",
+    (Mode.WAITING_OPERATOR, Mode.AI): "back_to_ai",
+    (Mode.AI, Mode.CLOSED): "closed",
+    (Mode.WAITING_OPERATOR, Mode.CLOSED): "closed",
+    (Mode.OPERATOR, Mode.CLOSED): "closed",
+}
+
+
+class InvalidTransition(ValueError):
+    """The conversation cannot go from its current mode to the requested one."""
+
+    def __init__(self, current: Mode, target: Mode) -> None:
+        super().__init__(f"cannot change mode from {current.value} to {target.value}")
+        self.current = current
+        self.target = target
+
+
+async def transition(
+    *,
+    core: Core,
+    conversation_id: PydanticObjectId,
+    to: Mode,
+    actor: str,
+    reason: str | None = None,
+    assignee_id: PydanticObjectId | None = None,
+    notify: bool = True,
+) -> Conversation:
+    """Move a conversation to `to`, record who and why, tell the customer, publish the event.
+
+    Compare-and-set on the current mode, so two operators taking one chat cannot both win.
+    Moving to the mode it is already in is a no-op that returns the conversation.
+    """
+    conversation = await Conversation.get(conversation_id)
+    if conversation is None:
+        raise LookupError(f"conversation {conversation_id} does not exist")
+    current = conversation.mode
+    if current == to and (to is not Mode.OPERATOR or conversation.assignee_id == assignee_id):
+        return conversation
+    if current != to and to not in ALLOWED[current]:
+        raise InvalidTransition(current, to)
+    now = utcnow()
+    changes: dict[str, object] = {"mode": to.value}
+    if to is Mode.OPERATOR:
+        changes["assignee_id"] = assignee_id
+    elif to in (Mode.AI, Mode.CLOSED, Mode.WAITING_OPERATOR):
+        changes["assignee_id"] = None
+    changes["closed_at"] = now if to is Mode.CLOSED else None
+    if to is Mode.AI:
+        # Everything the customer said while a human had the chat counts as answered.
+        changes["answered_seq"] = conversation.last_customer_seq
+    raw = await Conversation.get_pymongo_collection().find_one_and_update(
+        {"_id": conversation_id, "mode": current.value},
+        {"$set": changes, "$inc": {"last_seq": 1}},
+        return_document=ReturnDocument.AFTER,
+    )
+    if raw is None:
+        fresh = await Conversation.get(conversation_id)
+        raise InvalidTransition(fresh.mode if fresh else current, to)
+    updated: Conversation = Conversation.model_validate(raw)
+    await ModeChange(
+        conversation_id=conversation_id,
+        seq=updated.last_seq,
+        from_mode=current,
+        to_mode=to,
+        actor=actor,
+        reason=reason,
+        created_at=now,
+    ).insert()
+    MODE_CHANGES.labels(to.value).inc()
+    # This process's transient state for the old mode goes now; other processes do the same
+    # when the event reaches them.
+    await core.state.release(conversation_scope(str(conversation_id)))
+    await core.bus.publish(
+        ConversationEvent(
+            type=MODE_CHANGED,
+            conversation_id=str(conversation_id),
+            seq=updated.last_seq,
+            data={"mode": to.value, "from": current.value, "actor": actor, "reason": reason},
+        )
+    )
+    notice = _NOTICE.get((current, to))
+    if notify and notice is not None:
+        contact = await Contact.get(updated.contact_id)
+        await say_to_customer(
+            core=core,
+            conversation=updated,
+            text=text_for(notice, contact.language if contact else None),
+            kind=f"mode:{to.value}",
+        )
+    return updated
+
+
+async def say_to_customer(*, core: Core, conversation: Conversation, text: str, kind: str) -> None:
+    """Store a system message for the customer and hand it to the channel."""
+    await append_message(
+        core=core, conversation=conversation, author=Author.SYSTEM, text=text,
+        meta={"kind": kind},
+    )
+    await deliver_pending(core=core, conversation=conversation)

@@ -1,0 +1,67 @@
+"""handle_incoming_message(): the one entry for every inbound customer message."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from loguru import logger
+from redis.exceptions import RedisError
+
+from bot.conversations import append_message, find_or_create_contact, find_or_create_conversation
+from bot.documents import Message
+from bot.i18n import detect_language, normalize_language
+from bot.metrics import INBOUND_MESSAGES
+from bot.modes import transition
+from bot.types import Author, InboundMessage, InboundResult, Mode
+
+if TYPE_CHECKING:
+    from bot.runtime import Core
+
+
+async def handle_incoming_message(inbound: InboundMessage, *, core: Core) -> InboundResult:
+    """Dedup, find-or-create contact and conversation, persist, publish, route by mode."""
+    known = await Message.find_one(
+        Message.channel == inbound.channel, Message.external_id == inbound.external_message_id
+    )
+    if known is not None:
+        INBOUND_MESSAGES.labels(inbound.channel, "duplicate").inc()
+        return InboundResult(message=known.view(), created=False)
+
+    language = normalize_language(inbound.language) or detect_language(inbound.text)
+    contact = await find_or_create_contact(
+        channel=inbound.channel,
+        external_user_id=inbound.external_user_id,
+        display_name=inbound.display_name,
+        language=language,
+    )
+    conversation = await find_or_create_conversation(
+        channel=inbound.channel, external_chat_id=inbound.external_chat_id, contact=contact
+    )
+    assert conversation.id is not None
+    if conversation.mode is Mode.CLOSED:
+        conversation = await transition(
+            core=core, conversation_id=conversation.id, to=Mode.AI, actor="customer",
+            reason="customer wrote after close", notify=False,
+        )
+    message, created = await append_message(
+        core=core,
+        conversation=conversation,
+        author=Author.CUSTOMER,
+        text=inbound.text,
+        external_id=inbound.external_message_id,
+        client_id=inbound.client_id,
+        attachments=inbound.attachments,
+    )
+    if not created:
+        INBOUND_MESSAGES.labels(inbound.channel, "duplicate").inc()
+        return InboundResult(message=message.view(), created=False)
+    INBOUND_MESSAGES.labels(inbound.channel, "stored").inc()
+
+    if conversation.mode is Mode.AI:
+        try:
+            await core.queue.enqueue(str(conversation.id), message.seq)
+        except RedisError as exc:
+            # The message is stored; the worker's sweep finds unanswered chats and answers.
+            logger.warning("reply job for {} not queued ({}); the sweep will pick it up",
+                           conversation.id, exc)
+    return InboundResult(message=message.view(), created=True)

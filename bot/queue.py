@@ -1,0 +1,114 @@
+"""Reply jobs on a Redis stream with a consumer group: at least once, reclaimed from the dead."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+STREAM = "sb:reply-jobs"
+GROUP = "reply-workers"
+# Acknowledged jobs are trimmed; an approximate cap keeps the stream small.
+MAX_LEN = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyJob:
+    id: str
+    conversation_id: str
+    seq: int  # the customer message that asked for a reply
+    deliveries: int = 1
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _decode(entry_id: Any, fields: dict[Any, Any]) -> ReplyJob | None:
+    data = {_text(k): _text(v) for k, v in fields.items()}
+    try:
+        return ReplyJob(
+            id=_text(entry_id), conversation_id=data["conversation_id"], seq=int(data["seq"])
+        )
+    except (KeyError, ValueError):
+        return None
+
+
+class ReplyQueue:
+    """Producer and consumer side of the reply job stream."""
+
+    def __init__(self, redis: Redis, *, stream: str = STREAM, group: str = GROUP) -> None:
+        self._redis = redis
+        self.stream = stream
+        self.group = group
+
+    async def ensure_group(self) -> None:
+        """Create the stream and its consumer group once; harmless when they exist."""
+        try:
+            await self._redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def enqueue(self, conversation_id: str, seq: int) -> str:
+        entry_id = await self._redis.xadd(
+            self.stream,
+            {"conversation_id": conversation_id, "seq": str(seq)},
+            maxlen=MAX_LEN,
+            approximate=True,
+        )
+        return _text(entry_id)
+
+    async def read(self, consumer: str, *, count: int = 10, block_ms: int = 1000) -> list[ReplyJob]:
+        """New jobs for this consumer; they stay pending until `ack`."""
+        try:
+            response = await self._redis.xreadgroup(
+                self.group, consumer, {self.stream: ">"}, count=count, block=block_ms
+            )
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            await self.ensure_group()  # the stream was lost (e.g. Redis restarted empty)
+            return []
+        jobs: list[ReplyJob] = []
+        streams: list[Any] = list(response or [])
+        for _stream, entries in streams:
+            for entry_id, fields in entries:
+                job = _decode(entry_id, fields)
+                if job is None:  # not ours to read: drop it rather than retry it forever
+                    await self.ack(_text(entry_id))
+                else:
+                    jobs.append(job)
+        return jobs
+
+    async def reclaim(self, consumer: str, *, min_idle_ms: int, count: int = 10) -> list[ReplyJob]:
+        """Take over jobs that another (dead) consumer held longer than `min_idle_ms`."""
+        try:
+            result = await self._redis.xautoclaim(
+                self.stream, self.group, consumer, min_idle_time=min_idle_ms,
+                start_id="0-0", count=count,
+            )
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            await self.ensure_group()
+            return []
+        entries = result[1] if len(result) > 1 else []
+        jobs: list[ReplyJob] = []
+        for entry_id, fields in entries:
+            if fields is None:
+                continue
+            job = _decode(entry_id, fields)
+            if job is not None:
+                jobs.append(job)
+        return jobs
+
+    async def ack(self, job_id: str) -> None:
+        await self._redis.xack(self.stream, self.group, job_id)
+        await self._redis.xdel(self.stream, job_id)
+
+    async def pending_count(self) -> int:
+        info = await self._redis.xpending(self.stream, self.group)
+        return int(info.get("pending", 0)) if isinstance(info, dict) else 0

@@ -1,0 +1,90 @@
+"""Reply generation behind one interface: a chat model when configured, else none (yet)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+
+from bot.model_context import ModelContext
+from bot.types import Source
+from config import Settings
+
+TokenSink = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    text: str
+    sources: list[Source] = field(default_factory=list)
+
+
+class ReplyUnavailable(Exception):
+    """No model is configured: the conversation goes to an operator."""
+
+
+class ReplyFailed(Exception):
+    """The model failed (timeout, error, empty or malformed output)."""
+
+
+class ReplyGenerator(Protocol):
+    """Produces the AI's answer for a model context, streaming tokens to `on_token`."""
+
+    async def generate(self, context: ModelContext, *, on_token: TokenSink) -> Reply: ...
+
+
+class NoModel:
+    """The embedded default without a model: every reply is handed to an operator."""
+
+    async def generate(self, context: ModelContext, *, on_token: TokenSink) -> Reply:
+        raise ReplyUnavailable("no chat model configured (OPENAI_API_KEY / OPENAI_BASE_URL)")
+
+
+def to_langchain(context: ModelContext) -> list[BaseMessage]:
+    messages: list[BaseMessage] = [SystemMessage(context.system_prompt)]
+    for turn in context.turns:
+        messages.append(HumanMessage(turn.text) if turn.role == "user" else AIMessage(turn.text))
+    return messages
+
+
+class ChatModelReplies:
+    """An OpenAI-compatible chat model through langchain-openai, streamed."""
+
+    def __init__(self, settings: Settings) -> None:
+        from langchain_openai import ChatOpenAI
+
+        api_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "none"
+        self._model = ChatOpenAI(
+            model=settings.llm_model,
+            api_key=api_key,
+            base_url=settings.openai_base_url,
+            timeout=settings.llm_timeout_seconds,
+            max_retries=1,
+            streaming=True,
+        )
+        # The client's timeout is per read; this bounds the whole streamed answer.
+        self._deadline = settings.llm_timeout_seconds * 2
+
+    async def generate(self, context: ModelContext, *, on_token: TokenSink) -> Reply:
+        parts: list[str] = []
+        try:
+            async with asyncio.timeout(self._deadline):
+                async for chunk in self._model.astream(to_langchain(context)):
+                    piece = chunk.text if isinstance(chunk.text, str) else str(chunk.content)
+                    if piece:
+                        parts.append(piece)
+                        await on_token(piece)
+        except Exception as exc:
+            raise ReplyFailed(f"{type(exc).__name__}: {exc}") from exc
+        text = "".join(parts).strip()
+        if not text:
+            raise ReplyFailed("the model returned an empty answer")
+        return Reply(text=text)
+
+
+def make_reply_generator(settings: Settings) -> ReplyGenerator:
+    """A chat model when one is configured, else the no-model path."""
+    return ChatModelReplies(settings) if settings.llm_configured else NoModel()

@@ -1,0 +1,269 @@
+"""The reply worker: consumes reply jobs and answers customers while their chat is in AI mode."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+import uuid
+from datetime import timedelta
+
+from beanie import PydanticObjectId
+from loguru import logger
+from redis.exceptions import RedisError
+
+from bot.cleanup import conversation_scope
+from bot.conversations import append_message, latest_messages
+from bot.documents import Contact, Conversation, utcnow
+from bot.i18n import text_for
+from bot.metrics import REPLIES, REPLY_SECONDS
+from bot.model_context import ModelContext, build_model_context
+from bot.modes import InvalidTransition, say_to_customer, transition
+from bot.outbox import deliver_pending
+from bot.queue import ReplyJob
+from bot.replies import Reply, ReplyFailed, ReplyUnavailable
+from bot.runtime import Core
+from bot.types import Author, ConversationEvent, Mode
+
+HISTORY_LIMIT = 30
+LOCK_TTL_MS = 180_000
+_RELEASE_LOCK = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+class Superseded(Exception):
+    """The conversation left AI mode while its answer was being prepared."""
+
+
+def consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class ReplyWorker:
+    """One consumer of the reply stream; runs several conversations' jobs at once."""
+
+    def __init__(self, core: Core, *, concurrency: int = 16, name: str | None = None) -> None:
+        self.core = core
+        self.name = name or consumer_name()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        """Consume until `stop()`; survives Redis restarts."""
+        settings = self.core.settings
+        last_reclaim = last_sweep = 0.0
+        logger.info("reply worker {} started", self.name)
+        while not self._stopping.is_set():
+            try:
+                await self.core.queue.ensure_group()
+                now = time.monotonic()
+                if now - last_reclaim > settings.reply_reclaim_idle_ms / 2000:
+                    last_reclaim = now
+                    for job in await self.core.queue.reclaim(
+                        self.name, min_idle_ms=settings.reply_reclaim_idle_ms
+                    ):
+                        await self._spawn(job)
+                if now - last_sweep > 15:
+                    last_sweep = now
+                    await self.sweep()
+                for job in await self.core.queue.read(self.name, count=10, block_ms=500):
+                    await self._spawn(job)
+            except asyncio.CancelledError:
+                raise
+            except RedisError as exc:
+                logger.warning("reply worker lost Redis ({}); retrying", exc)
+                await asyncio.sleep(1)
+            except Exception:
+                logger.exception("reply worker loop error")
+                await asyncio.sleep(1)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _spawn(self, job: ReplyJob) -> None:
+        await self._slots.acquire()
+        task = asyncio.create_task(self._run_job(job), name=f"reply-{job.conversation_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_job(self, job: ReplyJob) -> None:
+        try:
+            await self.process(job)
+        except asyncio.CancelledError:
+            raise  # shutdown: the job stays pending and another worker reclaims it
+        except Exception:
+            # Left unacknowledged: reclaimed after the idle timeout and tried again.
+            logger.exception("reply job {} failed", job.id)
+            REPLIES.labels("error").inc()
+        finally:
+            self._slots.release()
+
+    async def sweep(self) -> int:
+        """Queue a job for every AI chat whose last customer message has no answer.
+
+        This covers jobs that never reached Redis or were lost with it.
+        """
+        now = utcnow()
+        idle = timedelta(milliseconds=self.core.settings.reply_reclaim_idle_ms)
+        stale = await Conversation.find(
+            Conversation.mode == Mode.AI,
+            Conversation.last_customer_message_at > now - timedelta(days=1),  # type: ignore[operator]
+            Conversation.last_customer_message_at < now - idle,  # type: ignore[operator]
+        ).to_list()
+        queued = 0
+        for conversation in stale:
+            if conversation.last_customer_seq > conversation.answered_seq:
+                await self.core.queue.enqueue(str(conversation.id), conversation.last_customer_seq)
+                queued += 1
+        if queued:
+            logger.info("sweep queued {} unanswered conversation(s)", queued)
+        return queued
+
+    async def process(self, job: ReplyJob) -> None:
+        """Answer one job (or see that it is already answered) and acknowledge it."""
+        conversation_id = PydanticObjectId(job.conversation_id)
+        conversation = await Conversation.get(conversation_id)
+        if conversation is None or not self._needs_answer(conversation, job):
+            if conversation is not None:
+                await deliver_pending(core=self.core, conversation=conversation)
+            await self.core.queue.ack(job.id)
+            REPLIES.labels("skipped").inc()
+            return
+        token = uuid.uuid4().hex
+        lock_key = f"sb:lock:reply:{job.conversation_id}"
+        if not await self._acquire(lock_key, token):
+            # Someone else is answering this chat; a fresh job comes back after them.
+            await self.core.queue.enqueue(job.conversation_id, job.seq)
+            await self.core.queue.ack(job.id)
+            return
+        try:
+            await self._answer(conversation_id, job)
+        finally:
+            await self.core.redis.eval(_RELEASE_LOCK, 1, lock_key, token)
+        await self.core.queue.ack(job.id)
+
+    @staticmethod
+    def _needs_answer(conversation: Conversation, job: ReplyJob) -> bool:
+        return conversation.mode is Mode.AI and job.seq > conversation.answered_seq
+
+    async def _acquire(self, key: str, token: str, wait_s: float = 10.0) -> bool:
+        deadline = time.monotonic() + wait_s
+        while True:
+            if await self.core.redis.set(key, token, nx=True, px=LOCK_TTL_MS):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.05)
+
+    async def _answer(self, conversation_id: PydanticObjectId, job: ReplyJob) -> None:
+        debounce = self.core.settings.reply_debounce_ms / 1000
+        if debounce:
+            await asyncio.sleep(debounce)  # let the rest of a burst arrive
+        conversation = await Conversation.get(conversation_id)
+        if conversation is None or not self._needs_answer(conversation, job):
+            REPLIES.labels("skipped").inc()
+            return
+        started = time.perf_counter()
+        contact = await Contact.get(conversation.contact_id)
+        history = await latest_messages(conversation_id, limit=HISTORY_LIMIT)
+        context = await build_model_context(
+            conversation=conversation,
+            contact=contact,
+            history=history,
+            pii_redaction=self.core.settings.pii_redaction,
+        )
+        message_id = PydanticObjectId()
+        await self.core.bus.publish(
+            ConversationEvent(type="typing", conversation_id=job.conversation_id,
+                              data={"author": Author.AI.value})
+        )
+        language = contact.language if contact else context.language
+        try:
+            reply = await self._generate(job.conversation_id, context, message_id)
+        except Superseded:
+            REPLIES.labels("superseded").inc()
+            return
+        except ReplyUnavailable:
+            REPLIES.labels("no_model").inc()
+            await self._hand_off(conversation, language, "no_model", reason="no chat model")
+            return
+        except ReplyFailed as exc:
+            logger.warning("AI reply failed for {}: {}", conversation_id, exc)
+            REPLIES.labels("fallback").inc()
+            await self._hand_off(conversation, language, "ai_failed", reason=str(exc)[:200])
+            return
+        fresh = await Conversation.get(conversation_id)
+        if fresh is None or fresh.mode is not Mode.AI:
+            REPLIES.labels("superseded").inc()
+            return
+        _, created = await append_message(
+            core=self.core,
+            conversation=fresh,
+            author=Author.AI,
+            text=reply.text,
+            external_id=f"reply:{conversation_id}:{context.answering_through_seq}",
+            sources=reply.sources,
+            message_id=message_id,
+        )
+        await Conversation.get_pymongo_collection().update_one(
+            {"_id": conversation_id}, {"$max": {"answered_seq": context.answering_through_seq}}
+        )
+        await deliver_pending(core=self.core, conversation=fresh)
+        REPLY_SECONDS.observe(time.perf_counter() - started)
+        REPLIES.labels("answered" if created else "duplicate").inc()
+
+    async def _generate(
+        self, conversation_id: str, context: ModelContext, message_id: PydanticObjectId
+    ) -> Reply:
+        """Run the model in a task that a mode change (through the cleanup hooks) cancels."""
+
+        async def on_token(text: str) -> None:
+            await self.core.bus.publish(
+                ConversationEvent(
+                    type="token",
+                    conversation_id=conversation_id,
+                    data={"message_id": str(message_id), "text": text},
+                )
+            )
+
+        task = asyncio.create_task(self.core.replier.generate(context, on_token=on_token))
+        scope = conversation_scope(conversation_id)
+        hook_name = f"reply:{message_id}"
+
+        def cancel() -> None:
+            task.cancel()
+
+        self.core.state.register(scope, hook_name, cancel)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if task.cancelled() and not (current and current.cancelling()):
+                raise Superseded() from None
+            raise
+        finally:
+            self.core.state.discard(scope, hook_name)
+
+    async def _hand_off(
+        self, conversation: Conversation, language: str | None, notice: str, *, reason: str
+    ) -> None:
+        assert conversation.id is not None
+        await say_to_customer(
+            core=self.core, conversation=conversation, text=text_for(notice, language),
+            kind=notice,
+        )
+        with contextlib.suppress(InvalidTransition):
+            await transition(
+                core=self.core, conversation_id=conversation.id, to=Mode.WAITING_OPERATOR,
+                actor="system", reason=reason, notify=False,
+            )
