@@ -1,0 +1,142 @@
+"""Helpers the tests share: a live app on a real port, widget clients, polling."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import uvicorn
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from bot.app import create_app
+from bot.replies import ReplyGenerator
+from bot.runtime import Core
+from config import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveApp:
+    base_url: str
+    ws_url: str
+    core: Core
+    server: uvicorn.Server
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.base_url, timeout=10)
+
+
+@contextlib.asynccontextmanager
+async def live_app(
+    settings: Settings, *, replier: ReplyGenerator | None = None, run_worker: bool = True
+) -> AsyncIterator[LiveApp]:
+    """The real app on a real port, in this event loop, with its worker unless told not to."""
+    port = free_port()
+    settings = settings.model_copy(update={"public_base_url": f"http://127.0.0.1:{port}"})
+    app = create_app(settings, run_worker=run_worker, replier=replier, configure_logging=False)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on",
+                            ws_max_size=256 * 1024)
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("the app stopped during start-up")
+        if time.monotonic() > deadline:
+            raise TimeoutError("the app did not start")
+        await asyncio.sleep(0.02)
+    try:
+        yield LiveApp(
+            base_url=f"http://127.0.0.1:{port}",
+            ws_url=f"ws://127.0.0.1:{port}",
+            core=app.state.core,
+            server=server,
+        )
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=30)
+
+
+async def new_session(app: LiveApp, **body: Any) -> dict[str, str]:
+    async with app.client() as client:
+        response = await client.post("/api/widget/sessions", json=body)
+        response.raise_for_status()
+        return dict(response.json())
+
+
+class WidgetClient:
+    """A widget's socket with a buffer of the frames it received."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.frames: list[dict[str, Any]] = []
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.ws.send(json.dumps(frame))
+
+    async def say(self, text: str, client_id: str | None = None) -> str:
+        client_id = client_id or str(uuid.uuid4())
+        await self.send({"type": "message", "text": text, "client_id": client_id})
+        return client_id
+
+    async def next(self, timeout: float = 10) -> dict[str, Any]:
+        frame = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+        self.frames.append(frame)
+        return dict(frame)
+
+    async def until(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 15
+    ) -> dict[str, Any]:
+        """Read frames until one matches; the frames before it stay in `frames`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no matching frame; got {self.frames[-5:]}")
+            frame = await self.next(remaining)
+            if predicate(frame):
+                return frame
+
+    async def message(self, author: str, timeout: float = 15) -> dict[str, Any]:
+        frame = await self.until(
+            lambda f: f["type"] == "message" and f["message"]["author"] == author, timeout
+        )
+        return dict(frame["message"])
+
+
+@contextlib.asynccontextmanager
+async def widget_socket(
+    app: LiveApp, token: str, after_seq: int | None = None
+) -> AsyncIterator[WidgetClient]:
+    url = f"{app.ws_url}/ws/widget?token={token}"
+    if after_seq is not None:
+        url += f"&after_seq={after_seq}"
+    async with websockets.connect(url, open_timeout=10) as ws:
+        yield WidgetClient(ws)
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], timeout: float = 10, interval: float = 0.05
+) -> None:
+    """Wait until an async condition holds (for effects of background work)."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(interval)
