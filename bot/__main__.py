@@ -102,10 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     worker_flag = serve.add_mutually_exclusive_group()
-    worker_flag.add_argument("--worker", dest="worker", action="store_true", default=None,
-                             help="also run the reply worker in this process")
-    worker_flag.add_argument("--no-worker", dest="worker", action="store_false",
-                             help="run only the API")
+    worker_flag.add_argument(
+        "--worker",
+        dest="worker",
+        action="store_true",
+        default=None,
+        help="also run the reply worker in this process",
+    )
+    worker_flag.add_argument(
+        "--no-worker", dest="worker", action="store_false", help="run only the API"
+    )
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="run only the reply worker")

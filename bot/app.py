@@ -62,9 +62,10 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with running_core(
-            settings, replier=replier, configure_logging=configure_logging
-        ) as core, contextlib.AsyncExitStack() as stack:
+        async with (
+            running_core(settings, replier=replier, configure_logging=configure_logging) as core,
+            contextlib.AsyncExitStack() as stack,
+        ):
             context.bind(core)
             app.state.core = core
             for channel in channels:

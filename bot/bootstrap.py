@@ -39,7 +39,9 @@ async def running_core(
     try:
         mongo = await connect_db(settings.mongodb_uri, settings.mongodb_db)
         redis = Redis.from_url(
-            settings.redis_url, health_check_interval=15, socket_keepalive=True,
+            settings.redis_url,
+            health_check_interval=15,
+            socket_keepalive=True,
             retry_on_timeout=True,
         )
         bus = EventBus(redis, state)

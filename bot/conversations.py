@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from beanie import PydanticObjectId
 from pymongo import ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from bot.documents import Contact, Conversation, Message, utcnow
@@ -20,10 +22,41 @@ MESSAGE_CREATED = "message.created"
 MESSAGE_UPDATED = "message.updated"
 
 
+async def _upsert(
+    collection: AsyncCollection[dict[str, Any]], key: dict[str, Any], update: dict[str, Any]
+) -> dict[str, Any]:
+    """Atomic find-or-create on a unique key.
+
+    Two first messages of one chat can race on the upsert: the loser gets DuplicateKeyError
+    and, once the winner's insert is visible, updates the winner's document instead.
+    """
+    for attempt in range(20):
+        try:
+            raw = await collection.find_one_and_update(
+                key, update, upsert=True, return_document=ReturnDocument.AFTER
+            )
+        except DuplicateKeyError:
+            await asyncio.sleep(0.005 * (attempt + 1))
+            continue
+        if raw is not None:
+            return raw
+    raise RuntimeError(f"could not find or create {collection.name} {key}")
+
+
 async def find_or_create_contact(
     *, channel: str, external_user_id: str, display_name: str | None, language: str | None
 ) -> Contact:
     """The contact for a channel identity; a newer display name or language updates it."""
+    known = await Contact.find_one(
+        Contact.channel == channel, Contact.external_user_id == external_user_id
+    )
+    # The common case, a known contact with nothing new, costs one indexed read.
+    if (
+        known is not None
+        and (display_name or known.display_name) == known.display_name
+        and (language or known.language) == known.language
+    ):
+        return known
     collection = Contact.get_pymongo_collection()
     update: dict[str, Any] = {
         "$setOnInsert": {
@@ -41,35 +74,29 @@ async def find_or_create_contact(
     if fresh:
         update["$set"] = fresh
     key = {"channel": channel, "external_user_id": external_user_id}
-    try:
-        raw = await collection.find_one_and_update(
-            key, update, upsert=True, return_document=ReturnDocument.AFTER
-        )
-    except DuplicateKeyError:
-        # Two first messages raced on the upsert; the loser reads the winner's document.
-        raw = await collection.find_one_and_update(
-            key, update, return_document=ReturnDocument.AFTER
-        )
-    return Contact.model_validate(raw)  # type: ignore[no-any-return]
+    return Contact.model_validate(await _upsert(collection, key, update))  # type: ignore[no-any-return]
 
 
 async def find_or_create_conversation(
     *, channel: str, external_chat_id: str, contact: Contact
 ) -> Conversation:
     """The one conversation of a chat on a channel."""
+    known = await Conversation.find_one(
+        Conversation.channel == channel, Conversation.external_chat_id == external_chat_id
+    )
+    if known is not None:
+        return known
     collection = Conversation.get_pymongo_collection()
     now = utcnow()
-    template = Conversation(channel=channel, external_chat_id=external_chat_id,
-                            contact_id=contact.id or PydanticObjectId())
+    template = Conversation(
+        channel=channel,
+        external_chat_id=external_chat_id,
+        contact_id=contact.id or PydanticObjectId(),
+    )
     on_insert = template.model_dump(by_alias=True, exclude={"id"})
     on_insert.update(created_at=now, last_message_at=now)
     key = {"channel": channel, "external_chat_id": external_chat_id}
-    try:
-        raw = await collection.find_one_and_update(
-            key, {"$setOnInsert": on_insert}, upsert=True, return_document=ReturnDocument.AFTER
-        )
-    except DuplicateKeyError:
-        raw = await collection.find_one(key)
+    raw = await _upsert(collection, key, {"$setOnInsert": on_insert})
     return Conversation.model_validate(raw)  # type: ignore[no-any-return]
 
 
@@ -125,9 +152,8 @@ async def append_message(
         external_id=external_id or f"sb:{uuid.uuid4().hex}",
         client_id=client_id,
         operator_id=operator_id,
-        status=status or (
-            DeliveryStatus.RECEIVED if author is Author.CUSTOMER else DeliveryStatus.PENDING
-        ),
+        status=status
+        or (DeliveryStatus.RECEIVED if author is Author.CUSTOMER else DeliveryStatus.PENDING),
         attachments=attachments or [],
         sources=sources or [],
         meta=meta or {},
@@ -170,7 +196,11 @@ async def _touch_conversation(
 
 
 async def set_message_status(
-    *, core: Core, message: Message, status: DeliveryStatus, error: str | None = None,
+    *,
+    core: Core,
+    message: Message,
+    status: DeliveryStatus,
+    error: str | None = None,
     provider_message_id: str | None = None,
 ) -> None:
     """Record a delivery status change and tell the panel."""
@@ -206,9 +236,7 @@ async def latest_messages(
     """The newest page of messages (older than `before_seq` if given), oldest first."""
     query = Message.find(Message.conversation_id == conversation_id)
     if before_seq is not None:
-        query = Message.find(
-            Message.conversation_id == conversation_id, Message.seq < before_seq
-        )
+        query = Message.find(Message.conversation_id == conversation_id, Message.seq < before_seq)
     page = await query.sort("-seq").limit(limit).to_list()
     page.reverse()
     return page

@@ -23,8 +23,9 @@ ALLOWED: dict[Mode, frozenset[Mode]] = {
     Mode.AI: frozenset({Mode.WAITING_OPERATOR, Mode.OPERATOR, Mode.CLOSED}),
     Mode.WAITING_OPERATOR: frozenset({Mode.OPERATOR, Mode.AI, Mode.CLOSED}),
     Mode.OPERATOR: frozenset({Mode.AI, Mode.WAITING_OPERATOR, Mode.CLOSED}),
-    # A customer who writes into a closed chat reopens it with the AI.
-    Mode.CLOSED: frozenset({Mode.AI, Mode.WAITING_OPERATOR, Mode.OPERATOR}),
+    # A customer who writes into a closed chat reopens it with the AI; an operator may
+    # reopen it by taking it. Nobody queues a closed chat for operators.
+    Mode.CLOSED: frozenset({Mode.AI, Mode.OPERATOR}),
 }
 
 # What the customer is told when their chat enters a mode (None: nothing to say).
@@ -129,7 +130,10 @@ async def transition(
 async def say_to_customer(*, core: Core, conversation: Conversation, text: str, kind: str) -> None:
     """Store a system message for the customer and hand it to the channel."""
     await append_message(
-        core=core, conversation=conversation, author=Author.SYSTEM, text=text,
+        core=core,
+        conversation=conversation,
+        author=Author.SYSTEM,
+        text=text,
         meta={"kind": kind},
     )
     await deliver_pending(core=core, conversation=conversation)

@@ -40,8 +40,12 @@ async def handle_incoming_message(inbound: InboundMessage, *, core: Core) -> Inb
     assert conversation.id is not None
     if conversation.mode is Mode.CLOSED:
         conversation = await transition(
-            core=core, conversation_id=conversation.id, to=Mode.AI, actor="customer",
-            reason="customer wrote after close", notify=False,
+            core=core,
+            conversation_id=conversation.id,
+            to=Mode.AI,
+            actor="customer",
+            reason="customer wrote after close",
+            notify=False,
         )
     message, created = await append_message(
         core=core,
@@ -62,6 +66,7 @@ async def handle_incoming_message(inbound: InboundMessage, *, core: Core) -> Inb
             await core.queue.enqueue(str(conversation.id), message.seq)
         except RedisError as exc:
             # The message is stored; the worker's sweep finds unanswered chats and answers.
-            logger.warning("reply job for {} not queued ({}); the sweep will pick it up",
-                           conversation.id, exc)
+            logger.warning(
+                "reply job for {} not queued ({}); the sweep will pick it up", conversation.id, exc
+            )
     return InboundResult(message=message.view(), created=True)

@@ -87,8 +87,12 @@ class ReplyQueue:
         """Take over jobs that another (dead) consumer held longer than `min_idle_ms`."""
         try:
             result = await self._redis.xautoclaim(
-                self.stream, self.group, consumer, min_idle_time=min_idle_ms,
-                start_id="0-0", count=count,
+                self.stream,
+                self.group,
+                consumer,
+                min_idle_time=min_idle_ms,
+                start_id="0-0",
+                count=count,
             )
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):

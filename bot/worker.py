@@ -184,8 +184,9 @@ class ReplyWorker:
         )
         message_id = PydanticObjectId()
         await self.core.bus.publish(
-            ConversationEvent(type="typing", conversation_id=job.conversation_id,
-                              data={"author": Author.AI.value})
+            ConversationEvent(
+                type="typing", conversation_id=job.conversation_id, data={"author": Author.AI.value}
+            )
         )
         language = contact.language if contact else context.language
         try:
@@ -259,11 +260,17 @@ class ReplyWorker:
     ) -> None:
         assert conversation.id is not None
         await say_to_customer(
-            core=self.core, conversation=conversation, text=text_for(notice, language),
+            core=self.core,
+            conversation=conversation,
+            text=text_for(notice, language),
             kind=notice,
         )
         with contextlib.suppress(InvalidTransition):
             await transition(
-                core=self.core, conversation_id=conversation.id, to=Mode.WAITING_OPERATOR,
-                actor="system", reason=reason, notify=False,
+                core=self.core,
+                conversation_id=conversation.id,
+                to=Mode.WAITING_OPERATOR,
+                actor="system",
+                reason=reason,
+                notify=False,
             )

@@ -274,8 +274,13 @@ class WidgetConnection:
 
     async def _read_frames(self) -> None:
         while True:
-            raw = await self.ws.receive_text()
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+            raw = message.get("text")
             try:
+                if raw is None:  # a binary frame: refuse it, keep the socket
+                    raise WidgetError("bad_frame", "frames must be JSON text, not binary")
                 await self._handle_frame(raw)
             except WidgetError as exc:
                 await self.error(exc.code, exc.detail, exc.client_id)
@@ -322,8 +327,9 @@ class WidgetConnection:
         if len(text) > limit:
             raise WidgetError("too_long", f"a message can be at most {limit} characters", raw_id)
         ctx = self.channel.context
-        if not await ctx.allow("widget-message", self.conversation_id,
-                               self.channel.settings.widget_message_rate):
+        if not await ctx.allow(
+            "widget-message", self.conversation_id, self.channel.settings.widget_message_rate
+        ):
             raise WidgetError("rate_limited", "too many messages; please wait a moment", raw_id)
         result = await ctx.handle_inbound(
             InboundMessage(

@@ -17,8 +17,10 @@ if TYPE_CHECKING:
 # Values that must never reach a log line even when a library logs a URL or a header.
 _SECRET_PATTERNS = [
     re.compile(r"(bot)\d{5,}:[A-Za-z0-9_-]{20,}"),
-    re.compile(r"(?i)(authorization|x-twilio-signature|x-telegram-bot-api-secret-token|"
-               r"api[_-]?key|password|token)([\"']?\s*[:=]\s*[\"']?)[^\s\"'&,}]+"),
+    re.compile(
+        r"(?i)(authorization|x-twilio-signature|x-telegram-bot-api-secret-token|"
+        r"api[_-]?key|password|token)([\"']?\s*[:=]\s*[\"']?)[^\s\"'&,}]+"
+    ),
     re.compile(r"(?i)(mongodb(?:\+srv)?://[^:/@\s]+:)[^@\s]+(@)"),
 ]
 

@@ -7,12 +7,19 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 AppEnv = Literal["dev", "prod", "test"]
 
-_PLACEHOLDERS = {"", "changethis", "change-me", "changeme", "secret", "dev-secret-change-me"}
+_PLACEHOLDERS = {
+    "",
+    "changethis",
+    "change-me",
+    "changeme",
+    "secret",
+    "dev-secret-change-me-dev-secret-change-me",
+}
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -55,7 +62,8 @@ class Settings(BaseSettings):
     twilio_api_base: str | None = None
 
     sentry_dsn: SecretStr | None = None
-    jwt_secret: SecretStr = SecretStr("dev-secret-change-me")
+    # Signs widget visitor tokens and operator sessions. The dev default is public knowledge.
+    jwt_secret: SecretStr = SecretStr("dev-secret-change-me-dev-secret-change-me")
     pii_redaction: bool = True
 
     log_level: str = "INFO"
@@ -95,11 +103,14 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
 
-    @model_validator(mode="after")
-    def _no_placeholder_secrets_outside_dev(self) -> Settings:
-        if self.app_env == "prod" and self.jwt_secret.get_secret_value() in _PLACEHOLDERS:
-            raise ValueError("JWT_SECRET must be set to a real secret when APP_ENV=prod")
-        return self
+    @field_validator("jwt_secret")
+    @classmethod
+    def _real_secret_in_prod(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        if info.data.get("app_env") == "prod":
+            secret = value.get_secret_value()
+            if secret.lower() in _PLACEHOLDERS or len(secret) < 32:
+                raise ValueError("must be a random secret of 32+ characters when APP_ENV=prod")
+        return value
 
     @property
     def embedded(self) -> bool:

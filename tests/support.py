@@ -48,8 +48,9 @@ async def live_app(
     port = free_port()
     settings = settings.model_copy(update={"public_base_url": f"http://127.0.0.1:{port}"})
     app = create_app(settings, run_worker=run_worker, replier=replier, configure_logging=False)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on",
-                            ws_max_size=256 * 1024)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, lifespan="on", ws_max_size=256 * 1024
+    )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())

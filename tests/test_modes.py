@@ -1,0 +1,130 @@
+"""The mode state machine: allowed moves, who and when, the customer told, the event sent."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from beanie import PydanticObjectId
+
+from bot.cleanup import conversation_scope
+from bot.documents import Conversation, Message, ModeChange
+from bot.events import MODE_CHANGED
+from bot.modes import ALLOWED, InvalidTransition, transition
+from bot.pipeline import handle_incoming_message
+from bot.runtime import Core
+from bot.types import Author, InboundMessage, Mode
+
+
+async def new_chat(core: Core, *, language: str = "en") -> PydanticObjectId:
+    result = await handle_incoming_message(
+        InboundMessage(
+            channel="web",
+            external_chat_id="c",
+            external_user_id="c",
+            external_message_id="c:1",
+            text="hello",
+            language=language,
+        ),
+        core=core,
+    )
+    return PydanticObjectId(result.message.conversation_id)
+
+
+async def test_every_mode_can_be_left_and_none_loops_to_itself() -> None:
+    for mode, targets in ALLOWED.items():
+        assert targets and mode not in targets
+
+
+async def test_takeover_records_who_tells_customer_and_publishes(core: Core) -> None:
+    conversation_id = await new_chat(core, language="ru")
+    events = core.bus.subscribe(str(conversation_id), owner="test")
+    operator = PydanticObjectId()
+    updated = await transition(
+        core=core,
+        conversation_id=conversation_id,
+        to=Mode.OPERATOR,
+        actor=f"operator:{operator}",
+        assignee_id=operator,
+    )
+    assert updated.mode is Mode.OPERATOR and updated.assignee_id == operator
+    change = await ModeChange.find_one(ModeChange.conversation_id == conversation_id)
+    assert change is not None
+    assert (change.from_mode, change.to_mode, change.actor) == (
+        Mode.AI,
+        Mode.OPERATOR,
+        f"operator:{operator}",
+    )
+    notice = await Message.find_one(
+        Message.conversation_id == conversation_id, Message.author == Author.SYSTEM
+    )
+    assert notice is not None and "оператор" in notice.text.lower()
+    # The mode change and the notice each take the next number of the shared sequence.
+    assert change.seq == 2 and notice.seq == 3
+    event = await asyncio.wait_for(events.get(), 5)
+    while event is not None and event.type != MODE_CHANGED:
+        event = await asyncio.wait_for(events.get(), 5)
+    assert event is not None and event.seq == 2 and event.data["mode"] == "operator"
+    await events.close()
+
+
+async def test_forbidden_transition_is_refused(core: Core) -> None:
+    conversation_id = await new_chat(core)
+    await transition(core=core, conversation_id=conversation_id, to=Mode.CLOSED, actor="system")
+    with pytest.raises(InvalidTransition):
+        await transition(
+            core=core, conversation_id=conversation_id, to=Mode.WAITING_OPERATOR, actor="ai"
+        )
+    conversation = await Conversation.get(conversation_id)
+    assert conversation is not None and conversation.mode is Mode.CLOSED
+    assert await ModeChange.find(ModeChange.conversation_id == conversation_id).count() == 1
+
+
+async def test_two_operators_taking_one_chat_only_one_wins(core: Core) -> None:
+    conversation_id = await new_chat(core)
+    first, second = PydanticObjectId(), PydanticObjectId()
+    results = await asyncio.gather(
+        transition(
+            core=core,
+            conversation_id=conversation_id,
+            to=Mode.OPERATOR,
+            actor=f"operator:{first}",
+            assignee_id=first,
+        ),
+        transition(
+            core=core,
+            conversation_id=conversation_id,
+            to=Mode.OPERATOR,
+            actor=f"operator:{second}",
+            assignee_id=second,
+        ),
+        return_exceptions=True,
+    )
+    winners = [r for r in results if isinstance(r, Conversation)]
+    assert len(winners) >= 1
+    conversation = await Conversation.get(conversation_id)
+    assert conversation is not None
+    assert conversation.assignee_id in (first, second)
+    assert await ModeChange.find(ModeChange.conversation_id == conversation_id).count() == len(
+        winners
+    )
+
+
+async def test_hand_back_counts_operator_era_messages_as_answered(core: Core) -> None:
+    conversation_id = await new_chat(core)
+    await transition(core=core, conversation_id=conversation_id, to=Mode.OPERATOR, actor="op")
+    back = await transition(core=core, conversation_id=conversation_id, to=Mode.AI, actor="op")
+    assert back.answered_seq == back.last_customer_seq
+    texts = [m.text for m in await Message.find(Message.author == Author.SYSTEM).to_list()]
+    assert any("back to the AI" in t for t in texts)
+
+
+async def test_mode_change_releases_the_conversations_transient_state(core: Core) -> None:
+    conversation_id = await new_chat(core)
+    released: list[str] = []
+    scope = conversation_scope(str(conversation_id))
+    core.state.register(scope, "typing", lambda: released.append("typing"))
+    core.state.register(scope, "stream", lambda: released.append("stream"))
+    await transition(core=core, conversation_id=conversation_id, to=Mode.OPERATOR, actor="op")
+    assert sorted(released) == ["stream", "typing"]
+    assert not core.state.has(scope, "typing")
