@@ -1,0 +1,264 @@
+"""The knowledge base: search with a relevance threshold, language equalization, a Redis cache."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+from langchain_core.vectorstores import VectorStore
+
+from rag.registry import DocumentRecord, Registry
+from rag.settings import KBSettings
+from rag.stores import ChromaBackend, VectorBackend, WeaviateBackend, Where
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from config import Settings
+    from rag.ingest import IngestReport
+
+_SPACES = re.compile(r"\s+")
+_EDGE_PUNCT = re.compile(r"^[\s\W_]+|[\s\W_]+$")
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved chunk. `source` is the file name or URL to cite."""
+
+    # relevance: cosine similarity minus its language's background (ranking and threshold)
+    score: float
+    similarity: float  # raw cosine similarity of query and chunk
+    doc_id: str
+    source: str
+    title: str
+    text: str
+    language: str
+    tag: str
+    chunk_index: int
+
+    @property
+    def chunk_id(self) -> str:
+        return f"{self.doc_id}:{self.chunk_index}"
+
+
+def normalize_query(query: str) -> str:
+    """Case, Unicode form, spacing and edge punctuation do not change the question."""
+    text = unicodedata.normalize("NFKC", query).casefold().replace("ё", "е")
+    return _EDGE_PUNCT.sub("", _SPACES.sub(" ", text)).strip()
+
+
+class KnowledgeBase:
+    """Documents, their chunks in a vector store, and search over them.
+
+    Build it with `KnowledgeBase.open(settings, redis=...)`; one instance per process is
+    enough (it is thread- and task-safe). Blocking work (embedding, store calls) runs in
+    worker threads, so `search` and ingestion never block the event loop.
+    """
+
+    def __init__(
+        self, *, backend: VectorBackend, embeddings: Embeddings, registry: Registry,
+        kb_settings: KBSettings | None = None, redis: Redis | None = None,
+    ) -> None:
+        self.backend = backend
+        self.embeddings = embeddings
+        self.registry = registry
+        self.kb_settings = kb_settings or KBSettings()
+        self.redis = redis
+        self._means_version = -1
+        self._means: dict[str, np.ndarray] = {}
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    def open(
+        cls, settings: Settings, *, kb_settings: KBSettings | None = None,
+        redis: Redis | None = None, embeddings: Embeddings | None = None,
+    ) -> KnowledgeBase:
+        """The knowledge base of these settings: Weaviate when WEAVIATE_URL is set, else Chroma
+        under DATA_DIR/kb/chroma. The registry lives in DATA_DIR/kb/registry.sqlite3."""
+        from rag.embeddings import make_embeddings
+
+        kbs = kb_settings or KBSettings()
+        emb = embeddings or make_embeddings(settings, kbs)
+        root = settings.data_dir / "kb"
+        backend: VectorBackend
+        if settings.weaviate_url:
+            backend = WeaviateBackend(
+                settings.weaviate_url, emb, collection=kbs.collection,
+                grpc_port=kbs.weaviate_grpc_port,
+            )
+        else:
+            backend = ChromaBackend(root / "chroma", emb, collection=kbs.collection)
+        return cls(backend=backend, embeddings=emb, registry=Registry(root / "registry.sqlite3"),
+                   kb_settings=kbs, redis=redis)
+
+    @property
+    def vectorstore(self) -> VectorStore:
+        """The underlying LangChain store (e.g. for `as_retriever()`)."""
+        return self.backend.store
+
+    def close(self) -> None:
+        self.backend.close()
+        self.registry.close()
+
+    # ------------------------------------------------------------------ documents
+
+    def list_documents(self) -> list[DocumentRecord]:
+        return self.registry.documents()
+
+    async def ingest(self, source: str, *, tag: str | None = None,
+                     progress: bool = False) -> IngestReport:
+        from rag.ingest import ingest
+
+        return await ingest(source, kb=self, tag=tag, progress=progress)
+
+    async def delete_document(self, doc_id: str) -> DocumentRecord | None:
+        """Remove a document and its chunks; None when no such id (or source) exists."""
+        record = self.registry.get(doc_id) or self._by_source(doc_id)
+        if record is None:
+            return None
+        async with self._write_lock:
+            await asyncio.to_thread(self.backend.delete, record.chunk_ids)
+            self.registry.remove(record.doc_id)
+            await self.bump_version()
+        return record
+
+    def _by_source(self, source: str) -> DocumentRecord | None:
+        matches = [d for d in self.registry.documents() if source in (d.source, d.identity)]
+        return matches[0] if len(matches) == 1 else None
+
+    async def bump_version(self) -> None:
+        """Every change to the chunks makes all cached answers unreachable."""
+        self.registry.bump_version()
+        if self.redis is not None:
+            await self.redis.incr(self._version_key)
+
+    @property
+    def _version_key(self) -> str:
+        return f"{self.kb_settings.cache_prefix}:{self.kb_settings.collection}:version"
+
+    async def version(self) -> str:
+        local = self.registry.version()
+        if self.redis is None:
+            return str(local)
+        shared = await self.redis.get(self._version_key)
+        return f"{int(shared or 0)}.{local}"
+
+    # ------------------------------------------------------------------ search
+
+    async def search(
+        self, query: str, k: int = 5, language: str | None = None,
+        tags: Sequence[str] | None = None, *, min_relevance: float | None = None,
+        max_per_document: int = 2,
+    ) -> list[Hit]:
+        """The best `k` chunks; [] when even the best is below the relevance threshold.
+
+        An empty list means "the knowledge base does not know": the agent says so and may
+        offer an operator. Hits after the first may score up to `KB_RELEVANCE_WINDOW` below
+        the threshold (cross-language answers score lower; docs/rag.md).
+
+        `language` restricts to chunks in that language ("ru", "en"); `tags` to documents
+        with one of these tags. Results are cached in Redis (when a client was given) under
+        the normalized query and the knowledge-base version.
+        """
+        normalized = normalize_query(query)
+        if not normalized or k <= 0:
+            return []
+        threshold = self.kb_settings.min_relevance if min_relevance is None else min_relevance
+        tag_tuple = tuple(sorted(set(tags))) if tags else None
+        cache_key = None
+        if self.redis is not None:
+            version = await self.version()
+            digest = hashlib.sha256(
+                json.dumps([normalized, k, language, tag_tuple, threshold, max_per_document])
+                .encode()
+            ).hexdigest()[:32]
+            cache_key = (
+                f"{self.kb_settings.cache_prefix}:{self.kb_settings.collection}:search:"
+                f"v{version}:{digest}"
+            )
+            cached = await self.redis.get(cache_key)
+            if cached is not None:
+                return [Hit(**item) for item in json.loads(cached)]
+        hits = await asyncio.to_thread(
+            self._search_sync, normalized, k, language, tag_tuple, threshold, max_per_document
+        )
+        if cache_key is not None and self.redis is not None:
+            payload = json.dumps([asdict(h) for h in hits], ensure_ascii=False)
+            await self.redis.set(cache_key, payload, ex=self.kb_settings.cache_ttl_seconds)
+        return hits
+
+    def _language_means(self) -> dict[str, np.ndarray]:
+        version = self.registry.version()
+        if version != self._means_version:
+            self._means = self.registry.language_means()
+            self._means_version = version
+        return self._means
+
+    def _search_sync(
+        self, query: str, k: int, language: str | None, tags: tuple[str, ...] | None,
+        threshold: float, max_per_document: int,
+    ) -> list[Hit]:
+        means = self._language_means()
+        if not means:
+            return []
+        vector = np.asarray(self.embeddings.embed_query(query), dtype=np.float32)
+        languages = [language] if language else sorted(means)
+        # The background of a language: the query's mean similarity to its chunks (exactly
+        # q · mean vector). e5 scores a query ~0.04 higher against any text in its own
+        # language; subtracting each language's background puts languages on one scale.
+        if self.kb_settings.language_debias:
+            background = {lang: float(vector @ means[lang]) for lang in means}
+        else:
+            total = np.mean(np.stack(list(means.values())), axis=0)
+            background = dict.fromkeys(means, float(vector @ total))
+        fetch = k * max_per_document if max_per_document > 0 else k
+        scored: list[tuple[float, float, Any]] = []
+        query_list = vector.tolist()
+        for lang in languages:
+            if lang not in background:
+                continue
+            where = Where(languages=(lang,), tags=tags)
+            for doc, similarity in self.backend.search(query_list, fetch, where):
+                scored.append((similarity - background[lang], similarity, doc))
+        scored.sort(key=lambda item: item[0], reverse=True)
+        hits: list[Hit] = []
+        per_doc: dict[str, int] = {}
+        if not scored or scored[0][0] < threshold:
+            return []
+        floor = threshold - self.kb_settings.relevance_window
+        for score, similarity, doc in scored:
+            if score < floor:
+                break
+            meta = doc.metadata
+            doc_id = str(meta.get("doc_id", ""))
+            if max_per_document > 0 and per_doc.get(doc_id, 0) >= max_per_document:
+                continue
+            per_doc[doc_id] = per_doc.get(doc_id, 0) + 1
+            hits.append(Hit(
+                score=round(score, 5), similarity=round(similarity, 5), doc_id=doc_id,
+                source=str(meta.get("source", "")), title=str(meta.get("title", "")),
+                text=doc.page_content, language=str(meta.get("language", "")),
+                tag=str(meta.get("tag", "")), chunk_index=int(meta.get("chunk_index", 0)),
+            ))
+            if len(hits) >= k:
+                break
+        return hits
+
+
+def unique_sources(hits: Iterable[Hit]) -> list[dict[str, str]]:
+    """`[{"title", "source"}]` for a message's `sources`, in rank order, without repeats."""
+    seen: set[str] = set()
+    out: list[dict[str, str]] = []
+    for hit in hits:
+        if hit.source not in seen:
+            seen.add(hit.source)
+            out.append({"title": hit.title, "source": hit.source})
+    return out

