@@ -26,6 +26,7 @@ from bot.worker import ReplyWorker
 from channels.base import ChannelAdapter
 from channels.widget import WidgetChannel
 from config import Settings, get_settings
+from operator_panel.router import build_router as build_panel_router
 
 
 def build_channels(settings: Settings, context: CoreChannelContext) -> list[ChannelAdapter]:
@@ -82,6 +83,7 @@ def create_app(
     app = FastAPI(title="Switchboard", version="0.1.0", lifespan=lifespan)
     for channel in channels:
         app.include_router(channel.router())
+    app.include_router(build_panel_router(settings))
     _add_service_routes(app)
     _add_error_handlers(app)
     return app

@@ -1,0 +1,21 @@
+"""The panel's one router: what the composition root includes in the app."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from config import Settings
+from operator_panel.api import build_api_router
+from operator_panel.auth import build_auth_router
+from operator_panel.pages import build_pages_router
+from operator_panel.ws import build_ws_router
+
+
+def build_router(settings: Settings) -> APIRouter:
+    """Everything the panel serves: auth, REST API, WebSocket and the page."""
+    router = APIRouter()
+    router.include_router(build_auth_router(settings))
+    router.include_router(build_api_router())
+    router.include_router(build_ws_router(settings))
+    router.include_router(build_pages_router())
+    return router
