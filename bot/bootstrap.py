@@ -13,13 +13,28 @@ from bot.cleanup import TransientState
 from bot.db import connect_db
 from bot.embedded import resolve_endpoints
 from bot.events import EventBus
+from bot.knowledge import KnowledgeSearch, NoKnowledge
 from bot.queue import ReplyQueue
 from bot.ratelimit import RateLimiter
-from bot.replies import ReplyGenerator, make_reply_generator
+from bot.replies import ReplyGenerator
 from bot.runtime import Core
 from config import Settings
 from config.logging import setup_logging
 from config.sentry import setup_sentry
+
+
+def default_replier(settings: Settings, knowledge: KnowledgeSearch) -> ReplyGenerator:
+    """The agent with its tools when a chat model is configured, else knowledge-base answers."""
+    if settings.llm_configured:
+        from bot.agent import AgentReplies
+        from bot.tools import builtin_tools
+
+        return AgentReplies(
+            settings, builtin_tools(knowledge, pii_redaction=settings.pii_redaction)
+        )
+    from bot.kb_answers import KnowledgeAnswers
+
+    return KnowledgeAnswers(knowledge)
 
 
 @contextlib.asynccontextmanager
@@ -48,15 +63,17 @@ async def running_core(
         await bus.start()
         queue = ReplyQueue(redis)
         await queue.ensure_group()
+        knowledge: KnowledgeSearch = NoKnowledge()
         core = Core(
             settings=settings,
             redis=redis,
             state=state,
             bus=bus,
             queue=queue,
-            replier=replier or make_reply_generator(settings),
+            replier=replier or default_replier(settings, knowledge),
             limiter=RateLimiter(settings.redis_url),
             mongo=mongo,
+            knowledge=knowledge,
         )
         yield core
     finally:

@@ -69,6 +69,9 @@ class Conversation(Document):
     answered_seq: int = 0
     last_customer_seq: int = 0
     unread_operator: int = 0
+    # Older turns folded out of the model's history budget, and the last seq they cover.
+    summary: str | None = None
+    summary_seq: int = 0
     last_message_at: datetime = Field(default_factory=utcnow)
     last_customer_message_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)

@@ -33,6 +33,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "AI-ассистент сейчас недоступен, поэтому вам ответит оператор — как можно "
         "скорее, здесь же.",
     },
+    "ai_unavailable": {
+        "en": "Sorry, I couldn't prepare an answer just now. Please try again in a moment.",
+        "ru": "Извините, сейчас не получилось подготовить ответ. Попробуйте, пожалуйста, "
+        "ещё раз чуть позже.",
+    },
     "ai_failed": {
         "en": "Sorry, I couldn't prepare an answer just now. An operator will continue "
         "the conversation here.",

@@ -1,25 +1,47 @@
-"""build_model_context(): everything the model sees for one reply, inspectable without an LLM."""
+"""build_model_context(): everything the model sees for one reply, inspectable without an LLM.
+
+The system prompt is assembled from the enabled prompt blocks (ordered, scoped by channel and
+language), the contact's and conversation's facts, the current time and business hours, and
+the knowledge retrieved for the customer's latest messages (with source ids to cite). The
+history is kept within a token budget; older turns are folded into a summary stored on the
+conversation, so the next reply does not redo the work.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
+from bot.agent_context import AgentContext
 from bot.documents import Contact, Conversation, Message, PromptBlock, utcnow
+from bot.knowledge import KnowledgeHit, KnowledgeSearch
 from bot.pii import redact_pii
 from bot.types import Author
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are the customer support assistant of this business. Answer briefly and politely "
-    "in the customer's language. If you do not know the answer, say so and offer to pass "
-    "the conversation to a human operator. Never invent facts, prices or promises."
+    "in the customer's language. Use the knowledge base for facts about the business and "
+    "cite the [source] of what you use. If you do not know, say so and offer to pass the "
+    "conversation to a human operator. Never invent facts, prices or promises."
 )
+SUMMARY_TURN_CHARS = 160
+SUMMARY_MAX_CHARS = 2000
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free estimate (~4 characters a token, at least one a word).
+
+    Exact counts would need a tokenizer's vocabulary file; a budget only needs to be safe.
+    """
+    return max(len(text) // 4, len(text.split())) + 4
 
 
 @dataclass(frozen=True, slots=True)
 class Turn:
     role: str  # "user" or "assistant"
     text: str
+    seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,14 +51,75 @@ class ModelContext:
     language: str | None
     # Customer messages this reply answers (the burst since the last answer).
     answering_through_seq: int
+    agent: AgentContext
+    knowledge: list[KnowledgeHit] = field(default_factory=list)
+    summary: str | None = None
     prompt_block_ids: list[str] = field(default_factory=list)
     built_at: datetime = field(default_factory=utcnow)
 
+    @property
+    def question(self) -> str:
+        """The customer's latest messages, the ones this reply answers."""
+        tail: list[str] = []
+        for turn in reversed(self.turns):
+            if turn.role != "user":
+                break
+            tail.append(turn.text)
+        return "\n".join(reversed(tail))
+
 
 def _scoped(block: PromptBlock, channel: str, language: str | None) -> bool:
-    return (block.channel in (None, channel)) and (
-        block.language is None or block.language == language
-    )
+    return block.channel in (None, "", channel) and block.language in (None, "", language)
+
+
+async def prompt_blocks(channel: str, language: str | None) -> list[PromptBlock]:
+    blocks = await PromptBlock.find(PromptBlock.enabled == True).sort("+order").to_list()  # noqa: E712
+    return [block for block in blocks if _scoped(block, channel, language)]
+
+
+def _facts(
+    conversation: Conversation,
+    contact: Contact | None,
+    *,
+    now: datetime,
+    timezone: str,
+    business_hours: str | None,
+    pii_redaction: bool,
+) -> str:
+    local = now.astimezone(ZoneInfo(timezone))
+    facts = [
+        f"Channel: {conversation.channel}.",
+        f"Current time: {local:%A %Y-%m-%d %H:%M} ({timezone}).",
+    ]
+    if business_hours:
+        facts.append(f"Business hours: {business_hours}.")
+    if contact and contact.display_name:
+        name = redact_pii(contact.display_name) if pii_redaction else contact.display_name
+        facts.append(f"Customer name: {name}.")
+    if contact and contact.language:
+        facts.append(f"Customer language: {contact.language}. Answer in it.")
+    return "Facts:\n" + "\n".join(facts)
+
+
+def _knowledge_section(hits: list[KnowledgeHit]) -> str:
+    lines = ["Knowledge base passages (cite the [source] you use):"]
+    for hit in hits:
+        lines.append(f"[{hit.source}] {hit.title}\n{hit.text}")
+    return "\n\n".join(lines)
+
+
+def summarize_turns(previous: str | None, turns: list[Turn]) -> str:
+    """Fold turns into the running summary: extractive, deterministic, no model call."""
+    lines = [previous] if previous else []
+    for turn in turns:
+        who = "Customer" if turn.role == "user" else "Assistant"
+        text = " ".join(turn.text.split())
+        if len(text) > SUMMARY_TURN_CHARS:
+            text = text[: SUMMARY_TURN_CHARS - 1] + "…"
+        lines.append(f"{who}: {text}")
+    summary = "\n".join(lines)
+    # Keep the newest part when the summary itself outgrows its budget.
+    return summary[-SUMMARY_MAX_CHARS:]
 
 
 async def build_model_context(
@@ -44,38 +127,92 @@ async def build_model_context(
     conversation: Conversation,
     contact: Contact | None,
     history: list[Message],
-    pii_redaction: bool,
+    knowledge: KnowledgeSearch | None = None,
+    pii_redaction: bool = True,
+    history_budget_tokens: int = 3000,
+    timezone: str = "UTC",
+    business_hours: str | None = None,
+    now: datetime | None = None,
+    store_summary: bool = True,
 ) -> ModelContext:
-    """System prompt from the enabled prompt blocks plus the recent history, PII masked."""
+    """Assemble what the model will see; a new summary is stored on the conversation."""
+    assert conversation.id is not None and conversation.contact_id is not None
     language = contact.language if contact else None
-    blocks = [
-        block
-        for block in await PromptBlock.find(PromptBlock.enabled == True).sort("+order").to_list()  # noqa: E712
-        if _scoped(block, conversation.channel, language)
-    ]
-    parts = [b.text.strip() for b in blocks if b.text.strip()] or [DEFAULT_SYSTEM_PROMPT]
-    facts = [f"Channel: {conversation.channel}."]
-    if contact and contact.display_name:
-        name = redact_pii(contact.display_name) if pii_redaction else contact.display_name
-        facts.append(f"Customer name: {name}.")
-    if language:
-        facts.append(f"Customer language: {language}.")
-    parts.append("\n".join(facts))
+    blocks = await prompt_blocks(conversation.channel, language)
 
-    turns: list[Turn] = []
+    all_turns: list[Turn] = []
     for message in history:
         if message.author is Author.SYSTEM or not message.text:
             continue
         role = "user" if message.author is Author.CUSTOMER else "assistant"
         text = redact_pii(message.text) if pii_redaction and role == "user" else message.text
-        turns.append(Turn(role=role, text=text))
+        all_turns.append(Turn(role=role, text=text, seq=message.seq))
+
+    # Newest turns first into the budget; the rest are summarized.
+    kept: list[Turn] = []
+    used = 0
+    for turn in reversed(all_turns):
+        cost = estimate_tokens(turn.text)
+        if kept and used + cost > history_budget_tokens:
+            break
+        kept.append(turn)
+        used += cost
+    kept.reverse()
+    dropped = [
+        t for t in all_turns[: len(all_turns) - len(kept)] if t.seq > conversation.summary_seq
+    ]
+    summary = conversation.summary
+    if dropped:
+        summary = summarize_turns(summary, dropped)
+        if store_summary:
+            await conversation.set(
+                {Conversation.summary: summary, Conversation.summary_seq: dropped[-1].seq}
+            )
+
     through = max(
         (m.seq for m in history if m.author is Author.CUSTOMER), default=conversation.answered_seq
     )
-    return ModelContext(
-        system_prompt="\n\n".join(parts),
-        turns=turns,
+    agent = AgentContext(
+        conversation_id=str(conversation.id),
+        contact_id=str(conversation.contact_id),
+        channel=conversation.channel,
+        external_user_id=contact.external_user_id if contact else conversation.external_chat_id,
+        language=language,
+        display_name=contact.display_name if contact else None,
+    )
+    partial = ModelContext(
+        system_prompt="",
+        turns=kept,
         language=language,
         answering_through_seq=through,
+        agent=agent,
+    )
+    hits: list[KnowledgeHit] = []
+    if knowledge is not None and partial.question:
+        hits = await knowledge.search(partial.question, k=4, language=language)
+
+    parts = [b.text.strip() for b in blocks if b.text.strip()] or [DEFAULT_SYSTEM_PROMPT]
+    parts.append(
+        _facts(
+            conversation,
+            contact,
+            now=now or utcnow(),
+            timezone=timezone,
+            business_hours=business_hours,
+            pii_redaction=pii_redaction,
+        )
+    )
+    if summary:
+        parts.append("Summary of the earlier conversation:\n" + summary)
+    if hits:
+        parts.append(_knowledge_section(hits))
+    return ModelContext(
+        system_prompt="\n\n".join(parts),
+        turns=kept,
+        language=language,
+        answering_through_seq=through,
+        agent=agent,
+        knowledge=hits,
+        summary=summary,
         prompt_block_ids=[str(block.id) for block in blocks],
     )

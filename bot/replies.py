@@ -9,6 +9,7 @@ from typing import Protocol
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
+from bot.agent_context import ToolCallNote
 from bot.model_context import ModelContext
 from bot.types import Source
 from config import Settings
@@ -20,6 +21,9 @@ TokenSink = Callable[[str], Awaitable[None]]
 class Reply:
     text: str
     sources: list[Source] = field(default_factory=list)
+    tool_calls: list[ToolCallNote] = field(default_factory=list)
+    # Set when the answer asks for an operator (the hand-off tool, or no confident answer).
+    handoff_reason: str | None = None
 
 
 class ReplyUnavailable(Exception):
@@ -83,8 +87,3 @@ class ChatModelReplies:
         if not text:
             raise ReplyFailed("the model returned an empty answer")
         return Reply(text=text)
-
-
-def make_reply_generator(settings: Settings) -> ReplyGenerator:
-    """A chat model when one is configured, else the no-model path."""
-    return ChatModelReplies(settings) if settings.llm_configured else NoModel()

@@ -13,6 +13,7 @@ from bot.events import EventBus
 from config import Settings
 
 if TYPE_CHECKING:
+    from bot.knowledge import KnowledgeSearch
     from bot.queue import ReplyQueue
     from bot.ratelimit import RateLimiter
     from bot.replies import ReplyGenerator
@@ -31,6 +32,7 @@ class Core:
     replier: ReplyGenerator
     limiter: RateLimiter
     mongo: AsyncMongoClient[dict[str, object]]
+    knowledge: KnowledgeSearch
     outputs: dict[str, OutputChannel] = field(default_factory=dict)
 
     def output(self, channel: str) -> OutputChannel | None:

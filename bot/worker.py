@@ -8,6 +8,7 @@ import os
 import socket
 import time
 import uuid
+from dataclasses import asdict
 from datetime import timedelta
 
 from beanie import PydanticObjectId
@@ -176,11 +177,16 @@ class ReplyWorker:
         started = time.perf_counter()
         contact = await Contact.get(conversation.contact_id)
         history = await latest_messages(conversation_id, limit=HISTORY_LIMIT)
+        settings = self.core.settings
         context = await build_model_context(
             conversation=conversation,
             contact=contact,
             history=history,
-            pii_redaction=self.core.settings.pii_redaction,
+            knowledge=self.core.knowledge,
+            pii_redaction=settings.pii_redaction,
+            history_budget_tokens=settings.history_budget_tokens,
+            timezone=settings.timezone,
+            business_hours=settings.business_hours,
         )
         message_id = PydanticObjectId()
         await self.core.bus.publish(
@@ -201,7 +207,7 @@ class ReplyWorker:
         except ReplyFailed as exc:
             logger.warning("AI reply failed for {}: {}", conversation_id, exc)
             REPLIES.labels("fallback").inc()
-            await self._hand_off(conversation, language, "ai_failed", reason=str(exc)[:200])
+            await self._fall_back(conversation, language, reason=str(exc)[:200])
             return
         fresh = await Conversation.get(conversation_id)
         if fresh is None or fresh.mode is not Mode.AI:
@@ -215,6 +221,9 @@ class ReplyWorker:
             external_id=f"reply:{conversation_id}:{context.answering_through_seq}",
             sources=reply.sources,
             message_id=message_id,
+            meta={"tool_calls": [asdict(call) for call in reply.tool_calls]}
+            if reply.tool_calls
+            else None,
         )
         await Conversation.get_pymongo_collection().update_one(
             {"_id": conversation_id}, {"$max": {"answered_seq": context.answering_through_seq}}
@@ -222,6 +231,17 @@ class ReplyWorker:
         await deliver_pending(core=self.core, conversation=fresh)
         REPLY_SECONDS.observe(time.perf_counter() - started)
         REPLIES.labels("answered" if created else "duplicate").inc()
+        if reply.handoff_reason and created:
+            # The answer itself told the customer; the transition only records and publishes.
+            with contextlib.suppress(InvalidTransition):
+                await transition(
+                    core=self.core,
+                    conversation_id=conversation_id,
+                    to=Mode.WAITING_OPERATOR,
+                    actor="ai",
+                    reason=reply.handoff_reason,
+                    notify=False,
+                )
 
     async def _generate(
         self, conversation_id: str, context: ModelContext, message_id: PydanticObjectId
@@ -254,6 +274,24 @@ class ReplyWorker:
             raise
         finally:
             self.core.state.discard(scope, hook_name)
+
+    async def _fall_back(
+        self, conversation: Conversation, language: str | None, *, reason: str
+    ) -> None:
+        """The model failed: a safe answer, and by policy (AI_FALLBACK_HANDOFF) an operator."""
+        if self.core.settings.ai_fallback_handoff:
+            await self._hand_off(conversation, language, "ai_failed", reason=reason)
+            return
+        assert conversation.id is not None
+        await say_to_customer(
+            core=self.core,
+            conversation=conversation,
+            text=text_for("ai_unavailable", language),
+            kind="ai_failed",
+        )
+        await Conversation.get_pymongo_collection().update_one(
+            {"_id": conversation.id}, {"$max": {"answered_seq": conversation.last_customer_seq}}
+        )
 
     async def _hand_off(
         self, conversation: Conversation, language: str | None, notice: str, *, reason: str

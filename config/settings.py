@@ -52,6 +52,16 @@ class Settings(BaseSettings):
     openai_base_url: str | None = None
     llm_model: str = "gpt-4o-mini"
     llm_timeout_seconds: float = Field(default=30.0, gt=0)
+    # The agent: model calls per answer (a tool loop ends there), one tool call's deadline.
+    agent_max_model_calls: int = Field(default=6, ge=1, le=50)
+    tool_timeout_seconds: float = Field(default=10.0, gt=0)
+    # When the model fails, the customer gets a safe answer; with this on, an operator too.
+    ai_fallback_handoff: bool = True
+    history_budget_tokens: int = Field(default=3000, ge=200)
+    timezone: str = "UTC"
+    business_hours: str | None = None
+    http_actions_file: Path | None = None
+    mcp_servers: str | None = None  # JSON list of {"name","url","transport","allow":[...]}
 
     telegram_bot_token: SecretStr | None = None
     telegram_webhook_secret: SecretStr | None = None
@@ -94,6 +104,17 @@ class Settings(BaseSettings):
     def _redis_scheme(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
         return value
 
     @field_validator("public_base_url")

@@ -1,4 +1,4 @@
-"""The service endpoints answer on a live app."""
+"""The platform on its defaults, as a visitor meets it: no model, answers from the knowledge base."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ async def test_health_ready_and_metrics(settings: Settings) -> None:
         assert "switchboard_inbound_messages_total" in metrics.text
 
 
-async def test_widget_message_without_model_goes_to_operator(settings: Settings) -> None:
+async def test_without_model_or_knowledge_the_customer_is_offered_an_operator(
+    settings: Settings,
+) -> None:
     async with live_app(settings) as app:
         session = await new_session(app, name="Ann", language="ru")
         async with widget_socket(app, session["token"]) as ws:
@@ -24,7 +26,9 @@ async def test_widget_message_without_model_goes_to_operator(settings: Settings)
             client_id = await ws.say("Где мой заказ?")
             echo = await ws.message("customer")
             assert echo["client_id"] == client_id
-            notice = await ws.message("system")
-            assert "оператор" in notice["text"]
+            answer = await ws.message("ai")
+            assert "оператор" in answer["text"]
+            # Asking for a person hands the chat over.
+            await ws.say("Позовите оператора, пожалуйста")
             status = await ws.until(lambda f: f["type"] == "status")
             assert status["mode"] == "waiting_operator"

@@ -1,0 +1,107 @@
+"""Answers straight from the knowledge base, for deployments without a chat model.
+
+No model that ships on PyPI can hold a support conversation, so the embedded default answers
+with the best passage (or two) for the question, cited, in the customer's language where the
+knowledge base has it, and offers an operator. Below the relevance threshold it says it does
+not know. A customer who asks for a person is handed to an operator.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.knowledge import KnowledgeHit, KnowledgeSearch
+from bot.model_context import ModelContext
+from bot.replies import Reply, ReplyFailed, TokenSink
+from bot.types import Source
+
+MAX_ANSWER_CHARS = 1500
+# A second passage is added only when it is nearly as relevant as the first.
+SECOND_PASSAGE_RATIO = 0.97
+
+_WANTS_HUMAN = re.compile(
+    r"\b(operator|human|person|agent|manager|someone real|real person|live chat)\b|"
+    r"(оператор|человек|менеджер|специалист|живой|живым|сотрудник)",
+    re.IGNORECASE,
+)
+
+_TEXTS = {
+    "en": {
+        "intro": "Here is what I found:",
+        "source": "Source",
+        "offer": "If this does not answer your question, write “operator” and a person will "
+        "continue the conversation.",
+        "unknown": "I'm sorry, I couldn't find an answer to that in our knowledge base. "
+        "Write “operator” and a person will help you.",
+        "handoff": "Of course — I'm passing the conversation to an operator.",
+    },
+    "ru": {
+        "intro": "Вот что я нашёл:",
+        "source": "Источник",
+        "offer": "Если это не отвечает на ваш вопрос, напишите «оператор», и разговор "
+        "продолжит человек.",
+        "unknown": "К сожалению, я не нашёл ответа на этот вопрос в нашей базе знаний. "
+        "Напишите «оператор», и вам поможет человек.",
+        "handoff": "Конечно — передаю разговор оператору.",
+    },
+}
+
+
+def _texts(language: str | None) -> dict[str, str]:
+    return _TEXTS.get(language or "en", _TEXTS["en"])
+
+
+def choose_passages(hits: list[KnowledgeHit], language: str | None) -> list[KnowledgeHit]:
+    """The best passage, preferring the customer's language, and a close second if any."""
+    if not hits:
+        return []
+    best = hits[0]
+    if language:
+        # A passage in the customer's language that is nearly as good wins over a better
+        # one in another language: the customer can read it.
+        native = [h for h in hits if h.language == language]
+        if native and native[0].score >= best.score * SECOND_PASSAGE_RATIO:
+            best = native[0]
+    chosen = [best]
+    for hit in hits:
+        if hit is best or hit.source == best.source:
+            continue
+        if hit.score >= best.score * SECOND_PASSAGE_RATIO and (
+            not language or hit.language in (None, language)
+        ):
+            chosen.append(hit)
+        break
+    return chosen
+
+
+class KnowledgeAnswers:
+    """`ReplyGenerator` that answers from retrieved passages without generation."""
+
+    def __init__(self, knowledge: KnowledgeSearch) -> None:
+        self.knowledge = knowledge
+
+    async def generate(self, context: ModelContext, *, on_token: TokenSink) -> Reply:
+        question = context.question.strip()
+        if not question:
+            raise ReplyFailed("nothing to answer")
+        texts = _texts(context.language)
+        if _WANTS_HUMAN.search(question):
+            return Reply(text=texts["handoff"], handoff_reason="the customer asked for a person")
+        hits = context.knowledge or await self.knowledge.search(
+            question, k=4, language=context.language
+        )
+        passages = choose_passages(hits, context.language)
+        if not passages:
+            text = texts["unknown"]
+            await on_token(text)
+            return Reply(text=text)
+        body = [texts["intro"]]
+        for hit in passages:
+            passage = hit.text.strip()
+            if len(passage) > MAX_ANSWER_CHARS // len(passages):
+                passage = passage[: MAX_ANSWER_CHARS // len(passages) - 1].rstrip() + "…"
+            body.append(f"{passage}\n({texts['source']}: {hit.title})")
+        body.append(texts["offer"])
+        text = "\n\n".join(body)
+        await on_token(text)
+        return Reply(text=text, sources=[Source(title=h.title, source=h.source) for h in passages])
