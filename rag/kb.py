@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import re
+import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from config import Settings
     from rag.ingest import IngestReport
 
+# Below this many chunks, a language's own mean vector is too noisy to rank by.
+_MIN_CHUNKS_FOR_CORPUS_MEAN = 10
 _SPACES = re.compile(r"\s+")
 _EDGE_PUNCT = re.compile(r"^[\s\W_]+|[\s\W_]+$")
 
@@ -33,9 +36,11 @@ _EDGE_PUNCT = re.compile(r"^[\s\W_]+|[\s\W_]+$")
 class Hit:
     """One retrieved chunk. `source` is the file name or URL to cite."""
 
-    # relevance: cosine similarity minus its language's background (ranking and threshold)
+    # relevance: cosine similarity minus the query's similarity to neutral text of the chunk's
+    # language (the threshold applies to it; comparable across languages and knowledge bases)
     score: float
     similarity: float  # raw cosine similarity of query and chunk
+    rank: float  # the language-equalized score hits are ordered by
     doc_id: str
     source: str
     title: str
@@ -73,8 +78,10 @@ class KnowledgeBase:
         self.kb_settings = kb_settings or KBSettings()
         self.redis = redis
         self._means_version = -1
-        self._means: dict[str, np.ndarray] = {}
+        self._means: dict[str, tuple[np.ndarray, int]] = {}
         self._write_lock = asyncio.Lock()
+        self._reference_lock = threading.Lock()
+        self._references: dict[str, np.ndarray] | None = None
 
     @classmethod
     def open(
@@ -195,12 +202,24 @@ class KnowledgeBase:
             await self.redis.set(cache_key, payload, ex=self.kb_settings.cache_ttl_seconds)
         return hits
 
-    def _language_means(self) -> dict[str, np.ndarray]:
+    def _language_means(self) -> dict[str, tuple[np.ndarray, int]]:
         version = self.registry.version()
         if version != self._means_version:
             self._means = self.registry.language_means()
             self._means_version = version
         return self._means
+
+    def _reference_means(self) -> dict[str, np.ndarray]:
+        with self._reference_lock:
+            if self._references is None:
+                from rag.reference import reference_texts
+
+                refs: dict[str, np.ndarray] = {}
+                for lang in ("en", "ru"):
+                    vecs = np.asarray(self.embeddings.embed_documents(reference_texts(lang)))
+                    refs[lang] = vecs.mean(axis=0).astype(np.float32)
+                self._references = refs
+            return self._references
 
     def _search_sync(
         self, query: str, k: int, language: str | None, tags: tuple[str, ...] | None,
@@ -211,46 +230,67 @@ class KnowledgeBase:
             return []
         vector = np.asarray(self.embeddings.embed_query(query), dtype=np.float32)
         languages = [language] if language else sorted(means)
-        # The background of a language: the query's mean similarity to its chunks (exactly
-        # q · mean vector). e5 scores a query ~0.04 higher against any text in its own
-        # language; subtracting each language's background puts languages on one scale.
-        if self.kb_settings.language_debias:
-            background = {lang: float(vector @ means[lang]) for lang in means}
-        else:
-            total = np.mean(np.stack(list(means.values())), axis=0)
-            background = dict.fromkeys(means, float(vector @ total))
+        relevance_bg, rank_bg = self._backgrounds(vector, means)
         fetch = k * max_per_document if max_per_document > 0 else k
-        scored: list[tuple[float, float, Any]] = []
+        # (rank score, relevance score, similarity, document)
+        scored: list[tuple[float, float, float, Any]] = []
         query_list = vector.tolist()
         for lang in languages:
-            if lang not in background:
+            if lang not in means:
                 continue
             where = Where(languages=(lang,), tags=tags)
             for doc, similarity in self.backend.search(query_list, fetch, where):
-                scored.append((similarity - background[lang], similarity, doc))
+                scored.append((similarity - rank_bg[lang], similarity - relevance_bg[lang],
+                               similarity, doc))
+        if not scored or max(item[1] for item in scored) < threshold:
+            return []
         scored.sort(key=lambda item: item[0], reverse=True)
+        floor = threshold - self.kb_settings.relevance_window
         hits: list[Hit] = []
         per_doc: dict[str, int] = {}
-        if not scored or scored[0][0] < threshold:
-            return []
-        floor = threshold - self.kb_settings.relevance_window
-        for score, similarity, doc in scored:
+        for rank, score, similarity, doc in scored:
             if score < floor:
-                break
+                continue
             meta = doc.metadata
             doc_id = str(meta.get("doc_id", ""))
             if max_per_document > 0 and per_doc.get(doc_id, 0) >= max_per_document:
                 continue
             per_doc[doc_id] = per_doc.get(doc_id, 0) + 1
             hits.append(Hit(
-                score=round(score, 5), similarity=round(similarity, 5), doc_id=doc_id,
-                source=str(meta.get("source", "")), title=str(meta.get("title", "")),
-                text=doc.page_content, language=str(meta.get("language", "")),
-                tag=str(meta.get("tag", "")), chunk_index=int(meta.get("chunk_index", 0)),
+                score=round(score, 5), similarity=round(similarity, 5), rank=round(rank, 5),
+                doc_id=doc_id, source=str(meta.get("source", "")),
+                title=str(meta.get("title", "")), text=doc.page_content,
+                language=str(meta.get("language", "")), tag=str(meta.get("tag", "")),
+                chunk_index=int(meta.get("chunk_index", 0)),
             ))
             if len(hits) >= k:
                 break
         return hits
+
+    def _backgrounds(
+        self, vector: np.ndarray, means: dict[str, tuple[np.ndarray, int]],
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """(relevance background, ranking background) of the query in each language.
+
+        e5 scores a query ~0.04 higher against any text in its own language. Relevance is
+        measured against the fixed parallel reference text (same scale for any knowledge
+        base); ranking subtracts the query's mean similarity to the knowledge base's own
+        chunks of each language (exactly q · their mean vector), which equalizes languages
+        best, once a language has enough chunks to make that mean meaningful.
+        """
+        refs = self._reference_means()
+        relevance = {
+            lang: float(vector @ refs.get(lang, mean))
+            for lang, (mean, _) in means.items()
+        }
+        if not self.kb_settings.language_debias:
+            overall = float(np.mean(list(relevance.values())))
+            return relevance, dict.fromkeys(relevance, overall)
+        rank = {
+            lang: float(vector @ mean) if count >= _MIN_CHUNKS_FOR_CORPUS_MEAN else relevance[lang]
+            for lang, (mean, count) in means.items()
+        }
+        return relevance, rank
 
 
 def unique_sources(hits: Iterable[Hit]) -> list[dict[str, str]]:

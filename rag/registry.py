@@ -138,8 +138,8 @@ class Registry:
             return {}
         return {lang: (vec, int(n)) for lang, (vec, n) in json.loads(row[0]).items()}
 
-    def language_means(self) -> dict[str, np.ndarray]:
-        """The mean chunk vector of each language over the whole knowledge base."""
+    def language_means(self) -> dict[str, tuple[np.ndarray, int]]:
+        """The mean chunk vector and chunk count of each language in the knowledge base."""
         sums: dict[str, np.ndarray] = {}
         counts: dict[str, int] = {}
         with self._lock:
@@ -150,7 +150,7 @@ class Registry:
                 sums[lang] = sums[lang] + arr if lang in sums else arr
                 counts[lang] = counts.get(lang, 0) + int(count)
         return {
-            lang: (sums[lang] / counts[lang]).astype(np.float32)
+            lang: ((sums[lang] / counts[lang]).astype(np.float32), counts[lang])
             for lang in sums
             if counts[lang] > 0
         }

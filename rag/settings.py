@@ -21,8 +21,8 @@ class KBSettings(BaseSettings):
     # The best hit must score this much above its language's background, else no hits at all
     # (the agent says it does not know); further hits may score `relevance_window` less.
     # Calibrated on tests/rag/eval_questions.json (docs/rag.md).
-    min_relevance: float = Field(default=0.035, ge=-1.0, le=1.0)
-    relevance_window: float = Field(default=0.03, ge=0.0, le=2.0)
+    min_relevance: float = Field(default=0.07, ge=-1.0, le=1.0)
+    relevance_window: float = Field(default=0.04, ge=0.0, le=2.0)
     chunk_size: int = Field(default=900, ge=100)
     chunk_overlap: int = Field(default=120, ge=0)
     embed_batch_size: int = Field(default=32, ge=1)
