@@ -11,19 +11,31 @@ from bot.conversations import (
     get_conversation,
     latest_messages,
     messages_after,
+    set_message_status,
 )
-from bot.documents import ModeChange
+from bot.documents import Contact, Message, ModeChange
 from bot.pipeline import handle_incoming_message
 from bot.runtime import Core
 from bot.types import (
     Author,
     ConversationEvent,
+    DeliveryStatus,
     HistoryPage,
     InboundMessage,
     InboundResult,
     SessionInfo,
     Subscription,
 )
+
+
+# Delivery reports only move a message forward; failure is final whenever it comes.
+_STATUS_RANK = {
+    DeliveryStatus.PENDING: 0,
+    DeliveryStatus.SENT: 1,
+    DeliveryStatus.DELIVERED: 2,
+    DeliveryStatus.READ: 3,
+    DeliveryStatus.FAILED: 4,
+}
 
 
 class CoreChannelContext:
@@ -106,6 +118,30 @@ class CoreChannelContext:
 
     async def release(self, owner: str) -> None:
         await self.core.state.release(connection_scope(owner))
+
+    async def record_delivery(
+        self,
+        *,
+        channel: str,
+        provider_message_id: str,
+        status: DeliveryStatus,
+        error: str | None = None,
+    ) -> bool:
+        message = await Message.find_one(
+            Message.channel == channel, Message.provider_message_id == provider_message_id
+        )
+        if message is None:
+            return False
+        if _STATUS_RANK.get(status, 0) < _STATUS_RANK.get(message.status, 0):
+            return True  # a late "sent" after "read": reports arrive out of order
+        await set_message_status(core=self.core, message=message, status=status, error=error)
+        return True
+
+    async def set_blocked(self, *, channel: str, external_user_id: str, blocked: bool) -> None:
+        await Contact.get_pymongo_collection().update_one(
+            {"channel": channel, "external_user_id": external_user_id},
+            {"$set": {"blocked": blocked}},
+        )
 
     async def allow(self, bucket: str, key: str, rate: str) -> bool:
         return await self.core.limiter.allow(bucket, key, rate)

@@ -9,7 +9,7 @@ from loguru import logger
 from pymongo import ReturnDocument
 
 from bot.conversations import set_message_status
-from bot.documents import Conversation, Message, utcnow
+from bot.documents import Contact, Conversation, Message, utcnow
 from bot.metrics import OUTBOUND_MESSAGES
 from bot.types import Author, DeliveryStatus, OutboundMessage
 
@@ -54,9 +54,20 @@ async def deliver_pending(*, core: Core, conversation: Conversation) -> int:
         .sort("+seq")
         .to_list()
     )
+    contact = await Contact.get(conversation.contact_id)
+    blocked = contact is not None and contact.blocked
     sent = 0
     for message in pending:
         if not await _claim(message):
+            continue
+        if blocked:
+            # The user blocked us (e.g. Telegram's "kicked"): sending would only fail.
+            await set_message_status(
+                core=core,
+                message=message,
+                status=DeliveryStatus.FAILED,
+                error="the customer has blocked this channel",
+            )
             continue
         try:
             outbound = OutboundMessage(

@@ -156,6 +156,21 @@ class ChannelContext(Protocol):
 
     async def release(self, owner: str) -> None: ...
 
+    async def record_delivery(
+        self,
+        *,
+        channel: str,
+        provider_message_id: str,
+        status: DeliveryStatus,
+        error: str | None = None,
+    ) -> bool:
+        """A provider's delivery report for a message we sent; False if we know no such id."""
+        ...
+
+    async def set_blocked(self, *, channel: str, external_user_id: str, blocked: bool) -> None:
+        """The user blocked (or unblocked) us: nothing is sent to a blocked contact."""
+        ...
+
     async def allow(self, bucket: str, key: str, rate: str) -> bool:
         """Count one hit against a rate such as "20/minute"; False when over it."""
         ...
