@@ -27,7 +27,6 @@ from bot.types import (
     Subscription,
 )
 
-
 # Delivery reports only move a message forward; failure is final whenever it comes.
 _STATUS_RANK = {
     DeliveryStatus.PENDING: 0,
