@@ -7,7 +7,8 @@ import re
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.panel.conftest import OPERATOR
+from bot.documents import PromptBlock
+from tests.panel.conftest import ADMIN, OPERATOR
 from tests.support import LiveApp, new_session, widget_socket
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]
@@ -85,5 +86,32 @@ async def test_an_operator_answers_a_widget_customer_from_the_panel(
 
         assert dialogs == []  # nothing the customer typed ran as script
         assert errors == []
+    finally:
+        await context.close()
+
+
+async def test_an_admin_edits_prompt_blocks(app: LiveApp, browser: Browser) -> None:
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    page = await context.new_page()
+    try:
+        await page.goto(f"{app.base_url}/panel/#/prompt-blocks")
+        await page.get_by_label("E-mail").fill(ADMIN[0])
+        await page.get_by_label("Password").fill(ADMIN[1])
+        await page.get_by_role("button", name="Sign in").click()
+        await page.get_by_role("button", name="New block").click()
+        await page.get_by_label("Name").fill("Tone of voice")
+        await page.get_by_label("Text").fill("Answer briefly and kindly.")
+        await page.get_by_role("button", name="Save").click()
+        await expect(page.locator("#block-saved")).to_be_visible(timeout=WAIT_MS)
+        await expect(page.locator("#block-list .block-item")).to_have_count(1)
+        await expect(page.locator("#block-list .title")).to_contain_text("Tone of voice")
+        await page.get_by_label("Enabled").uncheck()
+        await page.get_by_role("button", name="Save").click()
+        await expect(page.locator("#block-list .block-item.disabled")).to_have_count(
+            1, timeout=WAIT_MS
+        )
+        await page.screenshot(path="/tmp/panel-blocks.png")
+        blocks = await PromptBlock.find_all().to_list()
+        assert [(b.name, b.enabled) for b in blocks] == [("Tone of voice", False)]
     finally:
         await context.close()
