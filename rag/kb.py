@@ -16,6 +16,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 
+from rag.embeddings import E5Embeddings
 from rag.registry import DocumentRecord, Registry
 from rag.settings import KBSettings
 from rag.stores import ChromaBackend, VectorBackend, WeaviateBackend, Where
@@ -210,16 +211,30 @@ class KnowledgeBase:
         return self._means
 
     def _reference_means(self) -> dict[str, np.ndarray]:
+        """Mean vectors of the parallel reference text, per language; computed once per model
+        (kept in the process and in the registry, so a new process does not embed it again)."""
         with self._reference_lock:
-            if self._references is None:
-                from rag.reference import reference_texts
+            if self._references is not None:
+                return self._references
+            key = f"reference:{embeddings_key(self.embeddings)}"
+            refs = _REFERENCE_CACHE.get(key)
+            if refs is None:
+                stored = self.registry.get_meta(key)
+                if stored is not None:
+                    loaded = json.loads(stored).items()
+                    refs = {k: np.asarray(v, dtype=np.float32) for k, v in loaded}
+                else:
+                    from rag.reference import reference_texts
 
-                refs: dict[str, np.ndarray] = {}
-                for lang in ("en", "ru"):
-                    vecs = np.asarray(self.embeddings.embed_documents(reference_texts(lang)))
-                    refs[lang] = vecs.mean(axis=0).astype(np.float32)
-                self._references = refs
-            return self._references
+                    refs = {}
+                    for lang in ("en", "ru"):
+                        vecs = np.asarray(self.embeddings.embed_documents(reference_texts(lang)))
+                        refs[lang] = vecs.mean(axis=0).astype(np.float32)
+                    payload = json.dumps({k: v.tolist() for k, v in refs.items()})
+                    self.registry.set_meta(key, payload)
+                _REFERENCE_CACHE[key] = refs
+            self._references = refs
+            return refs
 
     def _search_sync(
         self, query: str, k: int, language: str | None, tags: tuple[str, ...] | None,
@@ -291,6 +306,17 @@ class KnowledgeBase:
             for lang, (mean, count) in means.items()
         }
         return relevance, rank
+
+
+def embeddings_key(embeddings: Embeddings) -> str:
+    """Names the embedding model, for caches of vectors it produced."""
+    model = getattr(embeddings, "model", None) or getattr(embeddings, "model_name", None)
+    if isinstance(embeddings, E5Embeddings):
+        model = "multilingual-e5-small-q4"
+    return f"{type(embeddings).__name__}:{model or id(embeddings)}"
+
+
+_REFERENCE_CACHE: dict[str, dict[str, np.ndarray]] = {}
 
 
 def unique_sources(hits: Iterable[Hit]) -> list[dict[str, str]]:

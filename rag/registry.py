@@ -85,6 +85,15 @@ class Registry:
             row = self._db.execute("SELECT value FROM meta WHERE key='version'").fetchone()
         return int(row[0])
 
+    def get_meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", (key, value))
+
     def by_identity(self, identity: str) -> DocumentRecord | None:
         with self._lock:
             row = self._db.execute(
