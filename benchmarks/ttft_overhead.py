@@ -30,13 +30,13 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.agent import AgentReplies  # noqa: E402
-from bot.embedded import LocalServers  # noqa: E402
-from bot.knowledge import NoKnowledge  # noqa: E402
-from bot.tools import builtin_tools  # noqa: E402
-from config import Settings  # noqa: E402
-from tests.fakes.openai_server import FakeOpenAI, TextReply  # noqa: E402
-from tests.support import live_app, new_session, widget_socket  # noqa: E402
+from bot.agent import AgentReplies
+from bot.embedded import LocalServers
+from bot.knowledge import NoKnowledge
+from bot.tools import builtin_tools
+from config import Settings
+from tests.fakes.openai_server import FakeOpenAI, TextReply
+from tests.support import live_app, new_session, widget_socket
 
 
 def pct(values: list[float], q: float) -> float:
