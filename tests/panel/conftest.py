@@ -48,11 +48,11 @@ class SignedIn:
         return await self.client.post(path, json=json, headers=self.headers())
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 async def shared_app(
     endpoints: Endpoints, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[LiveApp]:
-    """One live app per test module (start-up is the slow part), no chat model: the AI hands
+    """One live app for the panel tests (start-up is the slow part), no chat model: the AI hands
     every chat to operators. Two accounts: an admin and an operator."""
     assert endpoints.mongodb_uri is not None and endpoints.redis_url is not None
     redis = Redis.from_url(endpoints.redis_url)
