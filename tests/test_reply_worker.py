@@ -1,0 +1,445 @@
+"""The reply worker over a real Valkey stream and a real database, with a scripted generator.
+
+The generator is a tiny real implementation of the `ReplyGenerator` protocol: it records the
+model context of every call, answers with canned text, and can be held on an asyncio.Event so
+a test can act while an answer is being prepared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import itertools
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from beanie import PydanticObjectId
+from redis.exceptions import ResponseError
+
+from bot.cleanup import TransientState
+from bot.documents import Conversation, Message
+from bot.model_context import ModelContext
+from bot.modes import transition
+from bot.pipeline import handle_incoming_message
+from bot.queue import ReplyJob, ReplyQueue
+from bot.replies import Reply, TokenSink
+from bot.runtime import Core
+from bot.types import (
+    Author,
+    DeliveryResult,
+    DeliveryStatus,
+    InboundMessage,
+    MessageView,
+    Mode,
+    OutboundMessage,
+)
+from bot.worker import ReplyWorker
+from tests.support import eventually
+
+CHANNEL = "test"
+_message_ids = itertools.count(1)
+
+
+class ScriptedReplies:
+    """A `ReplyGenerator` that answers with canned text and can be held mid-answer."""
+
+    def __init__(self) -> None:
+        self.contexts: list[ModelContext] = []
+        self.gate: asyncio.Event | None = None
+        self.cancelled = 0
+        self.finished = 0
+
+    def hold(self) -> asyncio.Event:
+        """Make every following answer wait until the returned event is set."""
+        self.gate = asyncio.Event()
+        return self.gate
+
+    async def generate(self, context: ModelContext, *, on_token: TokenSink) -> Reply:
+        self.contexts.append(context)
+        number = len(self.contexts)
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        text = f"Answer number {number}."
+        for word in text.split(" "):
+            await on_token(word + " ")
+        self.finished += 1
+        return Reply(text=text)
+
+    def user_texts(self, call: int) -> list[str]:
+        return [turn.text for turn in self.contexts[call].turns if turn.role == "user"]
+
+
+class RecordingOutput:
+    """The sending side of a channel that records what it was asked to deliver."""
+
+    name = CHANNEL
+
+    def __init__(self) -> None:
+        self.sent: list[OutboundMessage] = []
+
+    async def send(self, outbound: OutboundMessage) -> DeliveryResult:
+        self.sent.append(outbound)
+        return DeliveryResult(DeliveryStatus.SENT, provider_message_id=f"p-{len(self.sent)}")
+
+
+class NoAckQueue(ReplyQueue):
+    """A worker that dies right before acknowledging: its jobs stay pending."""
+
+    async def ack(self, job_id: str) -> None:
+        return None
+
+
+@pytest.fixture
+def replies(core: Core) -> ScriptedReplies:
+    scripted = ScriptedReplies()
+    core.replier = scripted
+    return scripted
+
+
+@pytest.fixture
+def output(core: Core) -> RecordingOutput:
+    recording = RecordingOutput()
+    core.outputs[CHANNEL] = recording
+    return recording
+
+
+@contextlib.asynccontextmanager
+async def running_worker(core: Core, name: str = "worker-1") -> AsyncIterator[ReplyWorker]:
+    worker = ReplyWorker(core, name=name)
+    task = asyncio.create_task(worker.run())
+    try:
+        yield worker
+    finally:
+        await worker.stop()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def say(core: Core, text: str, *, chat: str = "chat-1") -> MessageView:
+    """A customer message through the one inbound entry."""
+    result = await handle_incoming_message(
+        InboundMessage(
+            channel=CHANNEL,
+            external_chat_id=chat,
+            external_user_id=f"user-{chat}",
+            external_message_id=f"{chat}-{next(_message_ids)}",
+            text=text,
+            display_name="Ann",
+            language="en",
+        ),
+        core=core,
+    )
+    assert result.created
+    return result.message
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 10) -> None:
+    async def check() -> bool:
+        return predicate()
+
+    await eventually(check, timeout=timeout)
+
+
+async def drained(core: Core) -> bool:
+    """Every job is acknowledged (ack also deletes the entry) and none is pending."""
+    if await core.redis.xlen(core.queue.stream):
+        return False
+    try:
+        return await core.queue.pending_count() == 0
+    except ResponseError:  # no group yet
+        return True
+
+
+async def ai_messages(conversation_id: str) -> list[Message]:
+    return await Message.find(
+        Message.conversation_id == PydanticObjectId(conversation_id),
+        Message.author == Author.AI,
+    ).to_list()
+
+
+async def conversation(conversation_id: str) -> Conversation:
+    found = await Conversation.get(PydanticObjectId(conversation_id))
+    assert found is not None
+    return found
+
+
+async def read_one(core: Core, consumer: str) -> ReplyJob:
+    jobs = await core.queue.read(consumer, count=10, block_ms=200)
+    assert len(jobs) == 1
+    return jobs[0]
+
+
+async def reclaim_one(core: Core, consumer: str) -> ReplyJob:
+    """Wait until `consumer` takes over a job left idle past reply_reclaim_idle_ms."""
+    claimed: list[ReplyJob] = []
+
+    async def check() -> bool:
+        claimed.extend(
+            await core.queue.reclaim(consumer, min_idle_ms=core.settings.reply_reclaim_idle_ms)
+        )
+        return bool(claimed)
+
+    await eventually(check)
+    assert len(claimed) == 1
+    return claimed[0]
+
+
+async def test_customer_message_gets_exactly_one_answer(
+    core: Core, replies: ScriptedReplies, output: RecordingOutput
+) -> None:
+    async with running_worker(core):
+        question = await say(core, "Hello, where is my order?")
+        cid = question.conversation_id
+
+        async def answered() -> bool:
+            return bool(await ai_messages(cid)) and await drained(core)
+
+        await eventually(answered)
+
+    [answer] = await ai_messages(cid)
+    assert answer.text == "Answer number 1."
+    assert answer.seq > question.seq
+    assert answer.status is DeliveryStatus.SENT
+    assert answer.external_id == f"reply:{cid}:{question.seq}"
+    assert [o.message.id for o in output.sent] == [str(answer.id)]
+    assert output.sent[0].external_chat_id == "chat-1"
+    assert len(replies.contexts) == 1
+    assert replies.user_texts(0) == ["Hello, where is my order?"]
+    stored = await conversation(cid)
+    assert stored.mode is Mode.AI
+    assert stored.answered_seq == question.seq
+
+
+async def test_burst_while_answer_is_prepared_gets_an_answer_that_saw_all_of_it(
+    core: Core, replies: ScriptedReplies, output: RecordingOutput
+) -> None:
+    gate = replies.hold()
+    async with running_worker(core):
+        first = await say(core, "Hi")
+        cid = first.conversation_id
+        await until(lambda: len(replies.contexts) == 1)
+        await say(core, "I ordered a blue kettle")
+        last = await say(core, "Order 1234, it has not arrived")
+        gate.set()
+
+        async def settled() -> bool:
+            return (await conversation(cid)).answered_seq >= last.seq and await drained(core)
+
+        await eventually(settled)
+
+    # The first answer was for "Hi"; one more answer covers the rest of the burst.
+    assert len(replies.contexts) == 2
+    assert replies.user_texts(0) == ["Hi"]
+    assert replies.user_texts(1) == [
+        "Hi",
+        "I ordered a blue kettle",
+        "Order 1234, it has not arrived",
+    ]
+    assert replies.contexts[1].answering_through_seq == last.seq
+    answers = await ai_messages(cid)
+    assert [a.text for a in sorted(answers, key=lambda m: m.seq)] == [
+        "Answer number 1.",
+        "Answer number 2.",
+    ]
+    assert all(a.status is DeliveryStatus.SENT for a in answers)
+
+
+async def test_burst_within_the_debounce_gets_one_answer(
+    core: Core, replies: ScriptedReplies, output: RecordingOutput
+) -> None:
+    core.settings = core.settings.model_copy(update={"reply_debounce_ms": 600})
+    async with running_worker(core):
+        texts = ["Hello", "my parcel is late", "can you check?"]
+        sent = [await say(core, text) for text in texts]
+        cid = sent[0].conversation_id
+
+        async def settled() -> bool:
+            return bool(await ai_messages(cid)) and await drained(core)
+
+        await eventually(settled)
+
+    assert len(replies.contexts) == 1
+    assert replies.user_texts(0) == texts
+    assert len(await ai_messages(cid)) == 1
+    assert (await conversation(cid)).answered_seq == sent[-1].seq
+
+
+async def test_job_of_a_dead_consumer_is_reclaimed_and_answered_once(
+    core: Core, replies: ScriptedReplies, output: RecordingOutput
+) -> None:
+    question = await say(core, "Is anyone there?")
+    cid = question.conversation_id
+    job = await read_one(core, "worker-a")  # worker A takes the job and dies
+    # A live consumer's fresh job is not taken from it.
+    assert (
+        await core.queue.reclaim("worker-b", min_idle_ms=core.settings.reply_reclaim_idle_ms) == []
+    )
+
+    reclaimed = await reclaim_one(core, "worker-b")
+    assert (reclaimed.conversation_id, reclaimed.seq) == (job.conversation_id, job.seq)
+    await ReplyWorker(core, name="worker-b").process(reclaimed)
+
+    assert await drained(core)
+    [answer] = await ai_messages(cid)
+    assert answer.status is DeliveryStatus.SENT
+    assert len(replies.contexts) == 1
+    assert len(output.sent) == 1
+    assert (await conversation(cid)).answered_seq == question.seq
+
+
+@pytest.mark.parametrize("crash_before_answered_seq", [False, True])
+async def test_worker_dying_after_storing_the_answer_does_not_store_a_second_one(
+    core: Core, replies: ScriptedReplies, output: RecordingOutput, crash_before_answered_seq: bool
+) -> None:
+    question = await say(core, "Can I change my address?")
+    cid = question.conversation_id
+    dying = ReplyWorker(dataclasses.replace(core, queue=NoAckQueue(core.redis)), name="worker-a")
+    await dying.process(await read_one(core, "worker-a"))
+    assert len(await ai_messages(cid)) == 1
+    assert await core.queue.pending_count() == 1  # never acknowledged
+    if crash_before_answered_seq:
+        # It died between storing the message and recording that the seq is answered.
+        await Conversation.get_pymongo_collection().update_one(
+            {"_id": PydanticObjectId(cid)}, {"$set": {"answered_seq": 0}}
+        )
+
+    await ReplyWorker(core, name="worker-b").process(await reclaim_one(core, "worker-b"))
+
+    assert await drained(core)
+    [answer] = await ai_messages(cid)
+    assert answer.text == "Answer number 1."
+    assert [o.message.id for o in output.sent] == [str(answer.id)]
+    assert (await conversation(cid)).answered_seq == question.seq
+
+
+async def test_duplicate_jobs_for_one_seq_give_one_answer(
+    core: Core, replies: ScriptedReplies, output: RecordingOutput
+) -> None:
+    question = await say(core, "What are your opening hours?")
+    cid = question.conversation_id
+    for _ in range(3):
+        await core.queue.enqueue(cid, question.seq)
+    async with running_worker(core):
+
+        async def settled() -> bool:
+            return bool(await ai_messages(cid)) and await drained(core)
+
+        await eventually(settled)
+
+    assert len(await ai_messages(cid)) == 1
+    assert len(replies.contexts) == 1
+    assert len(output.sent) == 1
+
+
+@pytest.mark.parametrize("where", ["same process", "another process"])
+async def test_operator_takeover_cancels_the_answer_being_generated(
+    core: Core, replies: ScriptedReplies, output: RecordingOutput, where: str
+) -> None:
+    gate = replies.hold()
+    # Another process has its own transient state: only the mode.changed event reaches us.
+    panel = core if where == "same process" else dataclasses.replace(core, state=TransientState())
+    async with running_worker(core):
+        question = await say(core, "I want a refund")
+        cid = question.conversation_id
+        await until(lambda: len(replies.contexts) == 1)
+        await transition(
+            core=panel,
+            conversation_id=PydanticObjectId(cid),
+            to=Mode.OPERATOR,
+            actor="operator:test",
+            assignee_id=PydanticObjectId(),
+        )
+        await until(lambda: replies.cancelled == 1)
+        await eventually(lambda: drained(core))
+        gate.set()  # nothing is waiting any more; a stray answer would show up now
+
+    assert replies.finished == 0
+    assert await ai_messages(cid) == []
+    stored = await conversation(cid)
+    assert stored.mode is Mode.OPERATOR
+    notices = await Message.find(
+        Message.conversation_id == PydanticObjectId(cid), Message.author == Author.SYSTEM
+    ).to_list()
+    assert [n.meta.get("kind") for n in notices] == ["mode:operator"]
+    assert core.state.size() == 0  # the cancel hook of the generation is gone
+
+
+@pytest.mark.parametrize("mode", [Mode.WAITING_OPERATOR, Mode.OPERATOR])
+async def test_jobs_outside_ai_mode_are_acknowledged_without_answering(
+    core: Core, replies: ScriptedReplies, output: RecordingOutput, mode: Mode
+) -> None:
+    question = await say(core, "Hello?")  # queued while the chat was in AI mode
+    cid = question.conversation_id
+    await transition(
+        core=core,
+        conversation_id=PydanticObjectId(cid),
+        to=mode,
+        actor="system",
+        assignee_id=PydanticObjectId() if mode is Mode.OPERATOR else None,
+        notify=False,
+    )
+    later = await say(core, "Anyone?")  # not queued: the chat is not in AI mode
+    await core.queue.enqueue(cid, later.seq)  # a stray job for it anyway
+    assert await core.redis.xlen(core.queue.stream) == 2
+
+    async with running_worker(core):
+        await eventually(lambda: drained(core))
+
+    assert replies.contexts == []
+    assert await ai_messages(cid) == []
+    assert (await conversation(cid)).mode is mode
+
+
+async def test_sweep_requeues_a_conversation_whose_job_was_lost(
+    core: Core, replies: ScriptedReplies, output: RecordingOutput
+) -> None:
+    question = await say(core, "Do you ship to Spain?")
+    cid = question.conversation_id
+    await core.redis.delete(core.queue.stream)  # the job is lost (stream and group gone)
+    await core.queue.ensure_group()
+    worker = ReplyWorker(core, name="sweeper")
+    # Only chats idle longer than reply_reclaim_idle_ms are swept.
+    assert await worker.sweep() == 0
+
+    async def swept() -> bool:
+        return await worker.sweep() == 1
+
+    await eventually(swept)
+    async with running_worker(core):
+
+        async def answered() -> bool:
+            return bool(await ai_messages(cid)) and await drained(core)
+
+        await eventually(answered)
+
+    assert len(await ai_messages(cid)) == 1
+    assert (await conversation(cid)).answered_seq == question.seq
+    assert await worker.sweep() == 0  # answered chats are left alone
+
+
+async def test_worker_survives_redis_losing_its_data_and_connections(
+    core: Core, replies: ScriptedReplies, output: RecordingOutput
+) -> None:
+    async with running_worker(core):
+        first = await say(core, "First question")
+        cid = first.conversation_id
+        await until(lambda: len(replies.contexts) == 1)
+        await eventually(lambda: drained(core))
+        # What a restart of an empty Redis looks like to clients: data and connections gone.
+        await core.redis.flushdb()
+        await core.redis.client_kill_filter(_type="normal", skipme=False)
+        second = await say(core, "Second question")
+
+        async def answered() -> bool:
+            return len(await ai_messages(cid)) == 2 and await drained(core)
+
+        await eventually(answered, timeout=15)
+
+    assert (await conversation(cid)).answered_seq == second.seq
+    assert replies.user_texts(1)[-1] == "Second question"
