@@ -100,11 +100,27 @@ async def find_or_create_conversation(
     return Conversation.model_validate(raw)  # type: ignore[no-any-return]
 
 
-async def next_seq(conversation_id: PydanticObjectId) -> int:
-    """Reserve the next number of a conversation's shared message/mode sequence."""
+async def next_seq(
+    conversation_id: PydanticObjectId, *, author: Author | None = None, at: datetime | None = None
+) -> int:
+    """Reserve the next number of a conversation's shared message/mode sequence.
+
+    With `author` and `at`, the same atomic update records the conversation's activity (one
+    round trip per message instead of two).
+    """
+    new_seq = {"$add": ["$last_seq", 1]}
+    stage: dict[str, Any] = {"last_seq": new_seq}
+    if at is not None:
+        stage["last_message_at"] = {"$max": ["$last_message_at", at]}
+    if author is Author.CUSTOMER:
+        stage["last_customer_seq"] = new_seq
+        stage["last_customer_message_at"] = at
+        stage["unread_operator"] = {"$add": [{"$ifNull": ["$unread_operator", 0]}, 1]}
+    elif author is Author.OPERATOR:
+        stage["unread_operator"] = 0
     raw = await Conversation.get_pymongo_collection().find_one_and_update(
         {"_id": conversation_id},
-        {"$inc": {"last_seq": 1}},
+        [{"$set": stage}],
         projection={"last_seq": 1},
         return_document=ReturnDocument.AFTER,
     )
@@ -131,17 +147,12 @@ async def append_message(
 ) -> tuple[Message, bool]:
     """Store a message with the next seq and publish it; a known `external_id` is a no-op.
 
-    Returns the stored message and whether it was new.
+    Returns the stored message and whether it was new. Callers that expect duplicates look
+    them up first (the unique index is the guarantee; a lost race costs a gap in seq).
     """
-    if external_id is not None:
-        existing = await Message.find_one(
-            Message.channel == conversation.channel, Message.external_id == external_id
-        )
-        if existing is not None:
-            return existing, False
     assert conversation.id is not None
-    seq = await next_seq(conversation.id)
     now = created_at or utcnow()
+    seq = await next_seq(conversation.id, author=author, at=now)
     message = Message(
         id=message_id,
         conversation_id=conversation.id,
@@ -170,7 +181,6 @@ async def append_message(
         if existing is None:
             raise
         return existing, False
-    await _touch_conversation(conversation.id, author=author, seq=seq, at=now)
     await core.bus.publish(
         ConversationEvent(
             type=MESSAGE_CREATED,
@@ -180,19 +190,6 @@ async def append_message(
         )
     )
     return message, True
-
-
-async def _touch_conversation(
-    conversation_id: PydanticObjectId, *, author: Author, seq: int, at: datetime
-) -> None:
-    update: dict[str, Any] = {"$max": {"last_message_at": at}}
-    if author is Author.CUSTOMER:
-        update["$set"] = {"last_customer_message_at": at}
-        update["$inc"] = {"unread_operator": 1}
-        update["$max"]["last_customer_seq"] = seq
-    elif author is Author.OPERATOR:
-        update["$set"] = {"unread_operator": 0}
-    await Conversation.get_pymongo_collection().update_one({"_id": conversation_id}, update)
 
 
 async def set_message_status(
