@@ -1,0 +1,202 @@
+"""The chat widget in a real Chromium against the live app with a (fake) AI model.
+
+What a visitor would notice: the chat opens, a message is confirmed and answered, a server
+restart shows "Reconnecting…" and then "Connected" again, nothing typed meanwhile is lost
+or shown twice, and HTML typed into the chat stays text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import uvicorn
+from beanie import PydanticObjectId
+from playwright.async_api import Browser, Page, expect
+from pydantic import SecretStr
+
+from bot.app import create_app
+from bot.documents import Message
+from config import Settings
+from tests.fakes.openai_server import FakeOpenAI, TextReply
+from tests.support import LiveApp, free_port, live_app
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
+
+SCREENSHOT = "/tmp/widget.png"
+WAIT_MS = 15_000  # generous for a slow CI machine; every wait ends as soon as the UI is there
+
+
+def with_model(settings: Settings, fake: FakeOpenAI) -> Settings:
+    return settings.model_copy(
+        update={"openai_base_url": fake.base_url, "openai_api_key": SecretStr("test")}
+    )
+
+
+@contextlib.asynccontextmanager
+async def app_on_port(settings: Settings, port: int) -> AsyncIterator[LiveApp]:
+    """The real app on a given port, so a restart comes back where the page expects it."""
+    settings = settings.model_copy(update={"public_base_url": f"http://127.0.0.1:{port}"})
+    app = create_app(settings, run_worker=True, configure_logging=False)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    )
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("the app stopped during start-up")
+        if time.monotonic() > deadline:
+            raise TimeoutError("the app did not start")
+        await asyncio.sleep(0.02)
+    try:
+        yield LiveApp(
+            base_url=f"http://127.0.0.1:{port}",
+            ws_url=f"ws://127.0.0.1:{port}",
+            core=app.state.core,
+            server=server,
+        )
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=30)
+
+
+async def rendered_messages(page: Page) -> list[dict[str, Any]]:
+    return list(
+        await page.get_by_test_id("sb-message").evaluate_all(
+            """items => items.map(li => ({
+                id: li.dataset.id, author: li.dataset.author, status: li.dataset.status,
+                seq: li.dataset.seq, client_id: li.dataset.clientId || null,
+                text: li.querySelector('.sb-text').textContent,
+            }))"""
+        )
+    )
+
+
+def message_item(page: Page, author: str, text: str) -> Any:
+    return page.locator(f'[data-testid="sb-message"][data-author="{author}"]').filter(
+        has=page.locator(".sb-text", has_text=text)
+    )
+
+
+async def say(page: Page, text: str) -> None:
+    box = page.get_by_test_id("sb-input")
+    await box.fill(text)
+    await box.press("Enter")
+    await expect(box).to_have_value("")
+
+
+async def open_chat(page: Page, base_url: str) -> None:
+    await page.goto(f"{base_url}/")
+    await page.get_by_test_id("sb-bubble").click()
+    await expect(page.get_by_test_id("sb-panel")).to_be_visible()
+    await expect(page.get_by_test_id("sb-status")).to_have_text("Connected", timeout=WAIT_MS)
+
+
+async def test_chat_survives_a_server_restart_without_losing_or_doubling_messages(
+    settings: Settings, browser: Browser
+) -> None:
+    port = free_port()
+    context = await browser.new_context()
+    page = await context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), asyncio.ensure_future(d.dismiss())))
+    with FakeOpenAI() as fake:
+        # The first answer streams word by word; later ones echo ("ok: <what was said>").
+        fake.script(TextReply("Hello! Which order is it about?", token_delay=0.03))
+        configured = with_model(settings, fake)
+        try:
+            async with app_on_port(configured, port) as app:
+                await open_chat(page, app.base_url)
+                await say(page, "Hello there")
+                mine = message_item(page, "customer", "Hello there")
+                await expect(mine).to_have_attribute("data-status", "sent", timeout=WAIT_MS)
+                await expect(mine).not_to_have_attribute("data-id", "")
+                answer = message_item(page, "ai", "Hello! Which order is it about?")
+                await expect(answer).to_be_visible(timeout=WAIT_MS)
+                await expect(answer).not_to_have_attribute("data-status", "streaming")
+                conversation_id = await page.evaluate(
+                    "window.SwitchboardWidget.state().conversationId"
+                )
+                assert conversation_id
+
+            # The server went away (a deploy): the widget says so and keeps what is typed.
+            status = page.get_by_test_id("sb-status")
+            await expect(status).to_have_text("Reconnecting…", timeout=WAIT_MS)
+            await say(page, "Are you still there?")
+            offline = message_item(page, "customer", "Are you still there?")
+            await expect(offline).to_have_attribute("data-status", "sending")
+
+            async with app_on_port(configured, port) as app:
+                await expect(status).to_have_text("Connected", timeout=30_000)
+                await expect(offline).to_have_attribute("data-status", "sent", timeout=WAIT_MS)
+                await expect(message_item(page, "ai", "ok: Are you still there?")).to_be_visible(
+                    timeout=WAIT_MS
+                )
+                await say(page, "Thanks")
+                await expect(message_item(page, "ai", "ok: Thanks")).to_be_visible(timeout=WAIT_MS)
+                await expect(page.get_by_test_id("sb-message")).to_have_count(6)
+                await page.screenshot(path=SCREENSHOT)
+
+                shown = await rendered_messages(page)
+                stored = (
+                    await Message.find(Message.conversation_id == PydanticObjectId(conversation_id))
+                    .sort("+seq")
+                    .to_list()
+                )
+        finally:
+            await context.close()
+
+    ids = [m["id"] for m in shown]
+    assert all(ids) and len(ids) == len(set(ids)), f"a message is shown twice: {shown}"
+    texts = [m["text"] for m in shown]
+    assert len(texts) == len(set(texts)), f"a text is shown twice: {texts}"
+    assert {m["status"] for m in shown if m["author"] == "customer"} == {"sent"}
+    assert [(m["author"], m["text"]) for m in shown] == [
+        ("customer", "Hello there"),
+        ("ai", "Hello! Which order is it about?"),
+        ("customer", "Are you still there?"),
+        ("ai", "ok: Are you still there?"),
+        ("customer", "Thanks"),
+        ("ai", "ok: Thanks"),
+    ]
+    # Nothing lost, nothing extra: the page shows exactly what is stored, in order.
+    assert [(str(m.id), m.author.value, m.text) for m in stored] == [
+        (m["id"], m["author"], m["text"]) for m in shown
+    ]
+    assert [int(m["seq"]) for m in shown] == [m.seq for m in stored]
+    assert not dialogs
+
+
+async def test_html_typed_into_the_chat_is_shown_as_text(
+    settings: Settings, browser: Browser
+) -> None:
+    payload = "<img src=x onerror=alert(1)>"
+    context = await browser.new_context()
+    page = await context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), asyncio.ensure_future(d.dismiss())))
+    with FakeOpenAI() as fake:  # the model echoes it back: "ok: <img …>"
+        try:
+            async with live_app(with_model(settings, fake)) as app:
+                await open_chat(page, app.base_url)
+                await say(page, payload)
+                mine = message_item(page, "customer", payload)
+                await expect(mine).to_have_attribute("data-status", "sent", timeout=WAIT_MS)
+                await expect(mine.locator(".sb-text")).to_have_text(payload)
+                echoed = message_item(page, "ai", f"ok: {payload}")
+                await expect(echoed.locator(".sb-text")).to_have_text(
+                    f"ok: {payload}", timeout=WAIT_MS
+                )
+                await expect(page.get_by_test_id("sb-messages").locator("img")).to_have_count(0)
+                # An <img src=x> would have failed to load by now; give a dialog one more turn.
+                await page.evaluate("new Promise(r => requestAnimationFrame(() => r(null)))")
+        finally:
+            await context.close()
+    assert not dialogs, f"customer HTML was executed: {dialogs}"
