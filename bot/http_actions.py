@@ -53,7 +53,7 @@ from urllib.parse import quote
 
 import httpx
 from langchain.tools import ToolRuntime
-from langchain_core.tools import BaseTool, StructuredTool
+from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -408,8 +408,11 @@ def _make_tool(resolved: _ResolvedAction, client: httpx.AsyncClient) -> BaseTool
         context = getattr(runtime, "context", None)
         if not isinstance(context, AgentContext):
             logger.error("HTTP action {} ran without an AgentContext", action.name)
-            return f"{action.name} failed: it is not available in this conversation."
-        return await _run_action(resolved, arguments, context, client=client)
+            raise ToolException(f"{action.name} failed: it is not available in this conversation.")
+        ok, text = await _run_action(resolved, arguments, context, client=client)
+        if not ok:  # the text reaches the model as a tool message with status "error"
+            raise ToolException(text)
+        return text
 
     return StructuredTool(
         name=action.name,
@@ -417,6 +420,7 @@ def _make_tool(resolved: _ResolvedAction, client: httpx.AsyncClient) -> BaseTool
         args_schema=action.model_schema(),
         coroutine=call_action,
         metadata={"kind": "http_action"},
+        handle_tool_error=True,
     )
 
 
@@ -426,19 +430,19 @@ async def _run_action(
     context: AgentContext,
     *,
     client: httpx.AsyncClient,
-) -> str:
-    """Validate, call, filter. Always returns text for the model; never raises."""
+) -> tuple[bool, str]:
+    """Validate, call, filter: (succeeded, text for the model). Never raises."""
     action = resolved.action
     try:
         args = validate_arguments(action, arguments)
         request = _build_request(resolved, args, context, client)
     except _ArgumentError as exc:
-        return f"{action.name} was not called: {exc}. Fix the arguments and try again."
+        return False, f"{action.name} was not called: {exc}. Fix the arguments and try again."
     except (httpx.InvalidURL, ValueError, TypeError):
-        return f"{action.name} was not called: the arguments do not make a valid request."
+        return False, f"{action.name} was not called: the arguments do not make a valid request."
     except Exception as exc:  # a tool never crashes the agent
         logger.error("HTTP action {} could not build its request: {}", action.name, repr(exc))
-        return f"{action.name} failed: an unexpected error happened."
+        return False, f"{action.name} failed: an unexpected error happened."
     started = time.perf_counter()
     outcome = "error"
     try:
@@ -452,16 +456,16 @@ async def _run_action(
         return _describe_response(action, response.status_code, body)
     except (TimeoutError, httpx.TimeoutException):
         outcome = "timeout"
-        return (
+        return False, (
             f"{action.name} failed: the service did not answer in "
             f"{action.timeout_seconds:g} s. Tell the customer it is unavailable right now."
         )
     except _TooLarge:
         outcome = "too_large"
-        return f"{action.name} failed: the service's answer was too large."
+        return False, f"{action.name} failed: the service's answer was too large."
     except httpx.HTTPError as exc:
         outcome = type(exc).__name__
-        return (
+        return False, (
             f"{action.name} failed: the service could not be reached. "
             "Tell the customer it is unavailable right now."
         )
@@ -469,7 +473,7 @@ async def _run_action(
         outcome = type(exc).__name__
         # No traceback: a diagnosing log sink would print local values (headers, secrets).
         logger.error("HTTP action {} failed unexpectedly: {}", action.name, outcome)
-        return f"{action.name} failed: an unexpected error happened."
+        return False, f"{action.name} failed: an unexpected error happened."
     finally:
         # Only the action's name, method and outcome: never the URL (may hold variables)
         # nor the headers (may hold secrets).
@@ -654,7 +658,7 @@ _STATUS_TEXT = {
 }
 
 
-def _describe_response(action: HttpAction, status: int, body: bytes) -> str:
+def _describe_response(action: HttpAction, status: int, body: bytes) -> tuple[bool, str]:
     if status >= 300:
         if status >= 500:
             text = "the service had an error"
@@ -662,20 +666,20 @@ def _describe_response(action: HttpAction, status: int, body: bytes) -> str:
             text = "the service answered with a redirect, which is not followed"
         else:
             text = _STATUS_TEXT.get(status, "the service refused the request")
-        return f"{action.name} failed: {text} (HTTP {status})."
+        return False, f"{action.name} failed: {text} (HTTP {status})."
     if not body.strip():
-        return f"{action.name} succeeded (HTTP {status}, empty answer)."
+        return True, f"{action.name} succeeded (HTTP {status}, empty answer)."
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        return f"{action.name} failed: the service answered with something that is not JSON."
+        return False, f"{action.name} failed: the service answered with something that is not JSON."
     shown = expose_fields(data, action.expose)
     if shown in ({}, [], None):
-        return f"{action.name} succeeded (HTTP {status}); no fields to show."
+        return True, f"{action.name} succeeded (HTTP {status}); no fields to show."
     text = json.dumps(shown, ensure_ascii=False, separators=(", ", ": "))
     if len(text) > action.max_response_chars:
         text = text[: action.max_response_chars] + " …(truncated)"
-    return text
+    return True, text
 
 
 def expose_fields(data: Any, paths: Sequence[str]) -> Any:

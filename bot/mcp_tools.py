@@ -276,32 +276,40 @@ def _wrap(server: McpServer, inner: BaseTool) -> BaseTool:
     name = inner.name
 
     async def call_mcp_tool(runtime: ToolRuntime[AgentContext], **arguments: Any) -> str:
+        ok, text = await _call(arguments, runtime)
+        if not ok:  # the text reaches the model as a tool message with status "error"
+            raise ToolException(text)
+        return text
+
+    async def _call(
+        arguments: dict[str, Any], runtime: ToolRuntime[AgentContext]
+    ) -> tuple[bool, str]:
         args = {k: v for k, v in arguments.items() if k not in injected}
         if injected:
             context = getattr(runtime, "context", None)
             if not isinstance(context, AgentContext):
                 logger.error("MCP tool {} ran without an AgentContext", name)
-                return f"{name} failed: it is not available in this conversation."
+                return False, f"{name} failed: it is not available in this conversation."
             args.update({arg: getattr(context, field) for arg, field in injected.items()})
         started = time.perf_counter()
         outcome = "ok"
         try:
             async with asyncio.timeout(server.timeout_seconds):
                 content = await inner.ainvoke(args)
-            return _as_text(content, server.max_response_chars) or f"{name} succeeded."
+            return True, _as_text(content, server.max_response_chars) or f"{name} succeeded."
         except TimeoutError:
             outcome = "timeout"
-            return (
+            return False, (
                 f"{name} failed: the {server.name} service did not answer in "
                 f"{server.timeout_seconds:g} s. Tell the customer it is unavailable right now."
             )
         except ToolException as exc:  # the tool ran and reported an error
             outcome = "tool_error"
             detail = _as_text(getattr(exc, "tool_content", None) or str(exc), 500)
-            return f"{name} failed: {detail or 'the tool reported an error'}"
+            return False, f"{name} failed: {detail or 'the tool reported an error'}"
         except Exception as exc:  # transport or protocol failure: never into the agent
             outcome = _reason(exc)
-            return (
+            return False, (
                 f"{name} failed: the {server.name} service could not be reached. "
                 "Tell the customer it is unavailable right now."
             )
@@ -321,6 +329,7 @@ def _wrap(server: McpServer, inner: BaseTool) -> BaseTool:
         args_schema=_model_schema(inner, list(injected)),
         coroutine=call_mcp_tool,
         metadata={**(inner.metadata or {}), "kind": "mcp", "mcp_server": server.name},
+        handle_tool_error=True,
     )
 
 

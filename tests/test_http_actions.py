@@ -694,3 +694,31 @@ async def test_agent_sees_only_exposed_fields_end_to_end(
     assert seen[0]["tools"][0]["function"]["parameters"]["properties"].keys() == {"order_id"}
     # the identity went to the service from the run's context
     assert service.requests[0]["query"] == {"customer": "visitor-42"}
+
+
+async def test_a_failed_action_is_an_error_tool_message_the_model_explains(
+    service: Service, client: httpx.AsyncClient
+) -> None:
+    tools = build_http_action_tools(
+        load_http_actions(EXAMPLE_FILE),
+        client=client,
+        variables={"PUBLIC_BASE_URL": service.base_url},
+    )
+    async with FakeOpenAI() as fake:
+        fake.script(
+            ToolCallReply([ToolCall("order_status", {"order_id": "A-9999"})]),
+            lambda body: f"Sorry: {body['messages'][-1]['content']}",
+        )
+        model = ChatOpenAI(
+            base_url=fake.base_url, api_key="test", model="gpt-4o-mini", max_retries=0
+        )
+        agent = create_agent(model, tools, context_schema=AgentContext)
+
+        result = await agent.ainvoke(
+            {"messages": [{"role": "user", "content": "Where is A-9999?"}]}, context=CUSTOMER
+        )
+
+    [tool_message] = [m for m in result["messages"] if isinstance(m, ToolMessage)]
+    assert tool_message.status == "error"
+    assert tool_message.content == "order_status failed: not found (HTTP 404)."
+    assert result["messages"][-1].content == "Sorry: order_status failed: not found (HTTP 404)."

@@ -313,6 +313,8 @@ async def test_a_raising_tool_gives_the_model_an_error_message(
 
     messages = await ask(agent_for(fake_llm, tools), "try the broken thing")
 
+    tool_message = next(m for m in messages if isinstance(m, ToolMessage))
+    assert tool_message.status == "error"  # visible as a failed call to operators
     sent = fake_llm.requests[1]["messages"][-1]
     assert sent["role"] == "tool"
     assert sent["content"].startswith("broken_tool failed: ")
