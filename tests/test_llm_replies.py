@@ -1,6 +1,6 @@
 """AI answers through the real langchain-openai client, over HTTP, from the scripted FakeOpenAI.
 
-A running core with `ChatModelReplies` and a running reply worker: what the customer gets when
+A running core with the agent (`AgentReplies`, no tools) and a running reply worker: what the customer gets when
 the model streams an answer, and when it fails (500, timeout, garbage, empty output).
 """
 
@@ -22,7 +22,7 @@ from bot.documents import Conversation, Message, ModeChange, PromptBlock
 from bot.i18n import text_for
 from bot.model_context import DEFAULT_SYSTEM_PROMPT
 from bot.pipeline import handle_incoming_message
-from bot.replies import ChatModelReplies
+from bot.agent import AgentReplies
 from bot.runtime import Core
 from bot.types import (
     Author,
@@ -92,7 +92,7 @@ async def model_core(
 ) -> AsyncIterator[tuple[Core, RecordingOutput]]:
     """A core whose replies come from the chat model, with a worker consuming its jobs."""
     async with running_core(
-        settings, replier=ChatModelReplies(settings), configure_logging=False
+        settings, replier=AgentReplies(settings, []), configure_logging=False
     ) as core:
         output = RecordingOutput()
         core.outputs[CHANNEL] = output
