@@ -24,6 +24,8 @@ from bot.replies import ReplyGenerator
 from bot.runtime import Core
 from bot.worker import ReplyWorker
 from channels.base import ChannelAdapter
+from channels.telegram import TelegramChannel
+from channels.whatsapp import WhatsAppChannel
 from channels.widget import WidgetChannel
 from config import Settings, get_settings
 from operator_panel.router import build_router as build_panel_router
@@ -31,7 +33,12 @@ from operator_panel.router import build_router as build_panel_router
 
 def build_channels(settings: Settings, context: CoreChannelContext) -> list[ChannelAdapter]:
     """Every channel this deployment runs; a new channel is one more line here."""
-    return [WidgetChannel(settings, context)]
+    channels: list[ChannelAdapter] = [WidgetChannel(settings, context)]
+    if settings.twilio_account_sid and settings.twilio_auth_token:
+        channels.append(WhatsAppChannel(settings, context))
+    if settings.telegram_bot_token is not None:
+        channels.append(TelegramChannel(settings, context))
+    return channels
 
 
 @contextlib.asynccontextmanager
