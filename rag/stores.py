@@ -12,6 +12,7 @@ scored search by vector nor a portable filter syntax, so each adapter translates
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -84,7 +85,11 @@ class VectorBackend(Protocol):
     """What the knowledge base needs from a vector store (see the module docstring)."""
 
     name: str
-    store: VectorStore
+
+    @property
+    def store(self) -> VectorStore:
+        """A LangChain view of the chunks (for `as_retriever()` and the like)."""
+        ...
 
     def add(
         self, ids: Sequence[str], texts: Sequence[str], vectors: Sequence[list[float]],
@@ -127,51 +132,103 @@ class _LangChainBackend:
         return None
 
 
-class ChromaBackend(_LangChainBackend):
-    """Persistent Chroma under `path` (the embedded default)."""
+class ChromaBackend:
+    """Persistent Chroma under `path` (the embedded default): one collection per language.
+
+    Chroma answers an unfiltered HNSW query in a few ms, but a metadata filter matching
+    half the chunks (one of two languages) costs ~40 ms at 10k chunks and grows with the
+    store (benchmarks/rag_retrieval.py). Every search is per language, so each language gets
+    its own collection — `{collection}_{language}`, each a LangChain `Chroma` store — and
+    a language filter costs nothing. Tags stay a metadata filter.
+    """
 
     name = "chroma"
 
     def __init__(self, path: Path, embeddings: Embeddings, *, collection: str) -> None:
         import chromadb
-        from chromadb.api.collection_configuration import CreateCollectionConfiguration
         from chromadb.config import Settings as ChromaSettings
-        from langchain_chroma import Chroma
 
         path.mkdir(parents=True, exist_ok=True)
-        client = chromadb.PersistentClient(
+        self._client = chromadb.PersistentClient(
             path=str(path),
             settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
         )
-        stash = StashingEmbeddings(embeddings)
-        store = Chroma(
-            collection_name=collection,
-            embedding_function=stash,
-            client=client,
-            collection_configuration=CreateCollectionConfiguration(hnsw=CHROMA_HNSW),
-        )
-        super().__init__(store, stash)
-        self._chroma = store
+        self._embeddings = StashingEmbeddings(embeddings)
+        self._prefix = collection
+        self.stores: dict[str, Any] = {}
+        for existing in self._client.list_collections():
+            name = existing.name
+            if name.startswith(f"{collection}_"):
+                self._open(name.removeprefix(f"{collection}_"))
+        self._open("en")
+
+    def _open(self, language: str) -> Any:
+        from chromadb.api.collection_configuration import CreateCollectionConfiguration
+        from langchain_chroma import Chroma
+
+        key = re.sub(r"[^a-z0-9]", "", language.lower())[:16] or "xx"
+        store = self.stores.get(key)
+        if store is None:
+            store = Chroma(
+                collection_name=f"{self._prefix}_{key}",
+                embedding_function=self._embeddings,
+                client=self._client,
+                collection_configuration=CreateCollectionConfiguration(hnsw=CHROMA_HNSW),
+            )
+            self.stores[key] = store
+        return store
+
+    @property
+    def store(self) -> VectorStore:
+        """The English collection (each language's collection is in `stores`)."""
+        return self.stores["en"]  # type: ignore[no-any-return]
+
+    def add(
+        self, ids: Sequence[str], texts: Sequence[str], vectors: Sequence[list[float]],
+        metadatas: Sequence[dict[str, Any]],
+    ) -> None:
+        by_language: dict[str, list[int]] = {}
+        for i, meta in enumerate(metadatas):
+            by_language.setdefault(str(meta.get("language", "en")), []).append(i)
+        for language, rows in by_language.items():
+            store = self._open(language)
+            for start in range(0, len(rows), _ADD_BATCH):
+                part = rows[start : start + _ADD_BATCH]
+                part_texts = [texts[i] for i in part]
+                with self._embeddings.stashed(part_texts, [vectors[i] for i in part]):
+                    store.add_texts(part_texts, metadatas=[metadatas[i] for i in part],
+                                    ids=[ids[i] for i in part])
+
+    def delete(self, ids: Sequence[str]) -> None:
+        for store in self.stores.values():
+            for start in range(0, len(ids), _ADD_BATCH):
+                store.delete(ids=list(ids[start : start + _ADD_BATCH]))
 
     @staticmethod
     def chroma_filter(where: Where) -> dict[str, Any] | None:
-        clauses: list[dict[str, Any]] = []
-        if where.languages is not None:
-            clauses.append({"language": {"$in": list(where.languages)}})
-        if where.tags is not None:
-            clauses.append({"tag": {"$in": list(where.tags)}})
-        if not clauses:
+        if where.tags is None:
             return None
-        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+        return {"tag": {"$in": list(where.tags)}}
 
     def search(self, vector: list[float], k: int, where: Where) -> list[tuple[Document, float]]:
-        found = self._chroma.similarity_search_by_vector_with_relevance_scores(
-            vector, k=k, filter=self.chroma_filter(where)
-        )
-        return [(doc, 1.0 - float(distance)) for doc, distance in found]
+        languages = where.languages if where.languages is not None else tuple(self.stores)
+        found: list[tuple[Document, float]] = []
+        for language in languages:
+            store = self.stores.get(language)
+            if store is None:
+                continue
+            hits = store.similarity_search_by_vector_with_relevance_scores(
+                vector, k=k, filter=self.chroma_filter(where)
+            )
+            found.extend((doc, 1.0 - float(distance)) for doc, distance in hits)
+        found.sort(key=lambda item: item[1], reverse=True)
+        return found[:k]
 
     def count(self) -> int:
-        return int(self._chroma._collection.count())
+        return sum(int(store._collection.count()) for store in self.stores.values())
+
+    def close(self) -> None:
+        return None
 
 
 class MemoryBackend(_LangChainBackend):
