@@ -7,8 +7,12 @@ import asyncio
 import getpass
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from rag import KnowledgeBase
 
 
 def _print_urls(settings: Settings) -> None:
@@ -86,12 +90,44 @@ def cmd_operators_create(args: argparse.Namespace) -> int:
 
 
 def cmd_kb(args: argparse.Namespace) -> int:
-    print(
-        "error: the knowledge base is not built yet (see the RAG issue); "
-        "without it the embedded default hands every chat to an operator",
-        file=sys.stderr,
-    )
-    return 2
+    from bot.bootstrap import running_core
+    from bot.knowledge import RagKnowledge
+    from bot.replies import NoModel
+
+    async def run() -> int:
+        async with running_core(load_settings(), replier=NoModel()) as core:
+            knowledge = RagKnowledge(core.settings, redis=core.redis)
+            try:
+                return await kb_command(args, await knowledge.base())
+            finally:
+                knowledge.close()
+
+    return asyncio.run(run())
+
+
+async def kb_command(args: argparse.Namespace, kb: KnowledgeBase) -> int:
+    """One `kb` subcommand against an open knowledge base."""
+    if args.kb_command == "ingest":
+        report = await kb.ingest(args.source, tag=args.tag, progress=sys.stderr.isatty())
+        print(report.summary())
+        for source, reason in report.failed:
+            print(f"failed: {source}: {reason}", file=sys.stderr)
+        nothing_usable = not (report.changed or report.unchanged)
+        return 1 if report.failed and nothing_usable else 0
+    if args.kb_command == "list":
+        documents = kb.list_documents()
+        for doc in documents:
+            print(
+                f"{doc.doc_id}  {doc.language:2}  {doc.chunks:4} chunks  {doc.source}  {doc.title}"
+            )
+        print(f"{len(documents)} document(s)")
+        return 0
+    removed = await kb.delete_document(args.id)
+    if removed is None:
+        print(f"error: no document with id {args.id}", file=sys.stderr)
+        return 1
+    print(f"deleted {removed.doc_id} ({removed.source})")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,10 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     kb = sub.add_parser("kb", help="manage the knowledge base")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True)
-    ingest = kb_sub.add_parser("ingest")
+    ingest = kb_sub.add_parser("ingest", help="add or refresh a file, folder, URL or sitemap")
     ingest.add_argument("source")
-    kb_sub.add_parser("list")
-    delete = kb_sub.add_parser("delete")
+    ingest.add_argument("--tag", help="a tag to filter by later")
+    kb_sub.add_parser("list", help="the documents of the knowledge base")
+    delete = kb_sub.add_parser("delete", help="remove a document and its chunks")
     delete.add_argument("id")
     kb.set_defaults(func=cmd_kb)
     return parser

@@ -34,6 +34,8 @@ _TEXTS = {
         "unknown": "I'm sorry, I couldn't find an answer to that in our knowledge base. "
         "Write “operator” and a person will help you.",
         "handoff": "Of course — I'm passing the conversation to an operator.",
+        "attachment": "I can only read text, so I'm passing this to an operator who will "
+        "look at what you sent.",
     },
     "ru": {
         "intro": "Вот что я нашёл:",
@@ -43,6 +45,8 @@ _TEXTS = {
         "unknown": "К сожалению, я не нашёл ответа на этот вопрос в нашей базе знаний. "
         "Напишите «оператор», и вам поможет человек.",
         "handoff": "Конечно — передаю разговор оператору.",
+        "attachment": "Я умею читать только текст, поэтому передаю ваше сообщение оператору — "
+        "он посмотрит, что вы прислали.",
     },
 }
 
@@ -82,9 +86,10 @@ class KnowledgeAnswers:
 
     async def generate(self, context: ModelContext, *, on_token: TokenSink) -> Reply:
         question = context.question.strip()
-        if not question:
-            raise ReplyFailed("nothing to answer")
         texts = _texts(context.language)
+        if not question:
+            # A photo, a voice note, a location: nothing to search for, a person can look.
+            return Reply(text=texts["attachment"], handoff_reason="an attachment without text")
         if _WANTS_HUMAN.search(question):
             return Reply(text=texts["handoff"], handoff_reason="the customer asked for a person")
         hits = context.knowledge or await self.knowledge.search(

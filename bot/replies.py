@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -12,7 +11,6 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from bot.agent_context import ToolCallNote
 from bot.model_context import ModelContext
 from bot.types import Source
-from config import Settings
 
 TokenSink = Callable[[str], Awaitable[None]]
 
@@ -52,38 +50,3 @@ def to_langchain(context: ModelContext) -> list[BaseMessage]:
     for turn in context.turns:
         messages.append(HumanMessage(turn.text) if turn.role == "user" else AIMessage(turn.text))
     return messages
-
-
-class ChatModelReplies:
-    """An OpenAI-compatible chat model through langchain-openai, streamed."""
-
-    def __init__(self, settings: Settings) -> None:
-        from langchain_openai import ChatOpenAI
-
-        api_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "none"
-        self._model = ChatOpenAI(
-            model=settings.llm_model,
-            api_key=api_key,
-            base_url=settings.openai_base_url,
-            timeout=settings.llm_timeout_seconds,
-            max_retries=1,
-            streaming=True,
-        )
-        # The client's timeout is per read; this bounds the whole streamed answer.
-        self._deadline = settings.llm_timeout_seconds * 2
-
-    async def generate(self, context: ModelContext, *, on_token: TokenSink) -> Reply:
-        parts: list[str] = []
-        try:
-            async with asyncio.timeout(self._deadline):
-                async for chunk in self._model.astream(to_langchain(context)):
-                    piece = chunk.text if isinstance(chunk.text, str) else str(chunk.content)
-                    if piece:
-                        parts.append(piece)
-                        await on_token(piece)
-        except Exception as exc:
-            raise ReplyFailed(f"{type(exc).__name__}: {exc}") from exc
-        text = "".join(parts).strip()
-        if not text:
-            raise ReplyFailed("the model returned an empty answer")
-        return Reply(text=text)

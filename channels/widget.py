@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import contextlib
+import ipaddress
 import json
 import time
 import uuid
@@ -328,7 +328,8 @@ class WidgetConnection:
         if not isinstance(raw_id, str):
             raise WidgetError("bad_client_id", "a message needs a client_id (a UUID)")
         try:
-            client_id = str(uuid.UUID(raw_id))
+            # Dedup on the canonical form; echo the client's own spelling back.
+            canonical = str(uuid.UUID(raw_id))
         except ValueError:
             raise WidgetError("bad_client_id", "client_id must be a UUID", raw_id) from None
         if not isinstance(text, str) or not text.strip():
@@ -346,9 +347,9 @@ class WidgetConnection:
                 channel=CHANNEL,
                 external_chat_id=self.visitor_id,
                 external_user_id=self.visitor_id,
-                external_message_id=f"{self.visitor_id}:{client_id}",
+                external_message_id=f"{self.visitor_id}:{canonical}",
                 text=text,
-                client_id=client_id,
+                client_id=raw_id,
             )
         )
         if not result.created:

@@ -21,13 +21,14 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 from websockets.exceptions import ConnectionClosed
 
+from bot.agent import AgentReplies
 from bot.cleanup import TransientState
 from bot.conversations import append_message
 from bot.documents import Conversation, Message
 from bot.events import EventBus
 from bot.modes import transition
 from bot.pipeline import handle_incoming_message
-from bot.replies import ChatModelReplies, NoModel
+from bot.replies import NoModel
 from bot.runtime import Core
 from bot.types import Author, InboundMessage, Mode
 from config import Settings
@@ -416,7 +417,7 @@ async def test_an_ai_answer_streams_tokens_before_its_message(settings: Settings
     with FakeOpenAI() as fake:
         fake.script(TextReply(answer, token_delay=0.02))
         configured = ai_settings(settings, fake)
-        async with live_app(configured, replier=ChatModelReplies(configured)) as app:
+        async with live_app(configured, replier=AgentReplies(configured, [])) as app:
             session = await new_session(app)
             async with widget_socket(app, session["token"]) as ws:
                 await ws.next()  # history
