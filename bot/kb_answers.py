@@ -12,7 +12,7 @@ import re
 
 from bot.knowledge import KnowledgeHit, KnowledgeSearch
 from bot.model_context import ModelContext
-from bot.replies import Reply, ReplyFailed, TokenSink
+from bot.replies import Reply, TokenSink
 from bot.types import Source
 
 MAX_ANSWER_CHARS = 1500
