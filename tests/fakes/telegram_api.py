@@ -1,0 +1,430 @@
+"""A scripted, fake Telegram Bot API server for tests.
+
+It speaks the Bot API's wire format — ``POST /bot<token>/<method>`` with form, multipart or
+JSON parameters, answered with ``{"ok": true, "result": ...}`` or ``{"ok": false,
+"error_code": ..., "description": ..., "parameters"?: {...}}`` — so the real aiogram client
+talks to it over loopback HTTP exactly as it talks to api.telegram.org::
+
+    async with FakeTelegram(token="123456:TEST") as fake:
+        fake.fail_next("sendMessage", Failure.rate_limited(1))
+        fake.push_update({"update_id": 1, "message": {...}})   # served by getUpdates
+        ...
+        assert [c.params["chat_id"] for c in fake.calls_to("sendMessage")] == ["42"]
+
+Methods: getMe, sendMessage, sendChatAction, answerCallbackQuery, setWebhook,
+deleteWebhook, getWebhookInfo, getUpdates (long polling on a queue of scripted updates,
+409 while a webhook is set, as Telegram does). Every call is recorded. Failures are scripted
+per method (``fail_next``) or per chat (``block``: 403 "bot was blocked by the user").
+The server runs uvicorn in a daemon thread with its own event loop, like ``FakeOpenAI``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import itertools
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+JSON = dict[str, Any]
+TEXT_LIMIT = 4096
+
+
+def utf16_len(text: str) -> int:
+    """Telegram measures text in UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One scripted error answer."""
+
+    status: int
+    description: str
+    parameters: JSON | None = None
+
+    @classmethod
+    def rate_limited(cls, retry_after: int = 1) -> Failure:
+        return cls(
+            429,
+            f"Too Many Requests: retry after {retry_after}",
+            {"retry_after": retry_after},
+        )
+
+    @classmethod
+    def server_error(cls) -> Failure:
+        return cls(500, "Internal Server Error")
+
+    @classmethod
+    def blocked(cls) -> Failure:
+        return cls(403, "Forbidden: bot was blocked by the user")
+
+    @classmethod
+    def bad_request(cls, description: str = "Bad Request: chat not found") -> Failure:
+        return cls(400, description)
+
+    def body(self) -> JSON:
+        body: JSON = {"ok": False, "error_code": self.status, "description": self.description}
+        if self.parameters:
+            body["parameters"] = self.parameters
+        return body
+
+
+@dataclass(frozen=True)
+class BotCall:
+    """One request the fake received (also the failed ones)."""
+
+    method: str
+    params: dict[str, Any]
+    at: float
+    status: int = 200
+    result: Any = None
+
+
+@dataclass
+class _State:
+    calls: list[BotCall] = field(default_factory=list)
+    failures: dict[str, collections.deque[Failure]] = field(
+        default_factory=lambda: collections.defaultdict(collections.deque)
+    )
+    updates: list[JSON] = field(default_factory=list)
+    blocked: set[str] = field(default_factory=set)
+    webhook: JSON = field(default_factory=dict)
+
+
+class FakeTelegram:
+    """A Bot API server on ``127.0.0.1`` and a free port; ``base_url`` is TELEGRAM_API_BASE."""
+
+    def __init__(self, token: str = "123456:TEST-token", *, bot_username: str = "sb_test_bot"):
+        self.token = token
+        self.bot_id = int(token.split(":", 1)[0])
+        self.bot_username = bot_username
+        self._state = _State()
+        self._lock = threading.Lock()
+        self._message_ids = itertools.count(1000)
+        self._port: int | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._startup_error: BaseException | None = None
+        self.app = Starlette(
+            routes=[Route("/bot{token}/{method}", self._method, methods=["GET", "POST"])]
+        )
+
+    # -- public API -----------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        if self._port is None:
+            raise RuntimeError("FakeTelegram is not started")
+        return f"http://127.0.0.1:{self._port}"
+
+    @property
+    def calls(self) -> list[BotCall]:
+        with self._lock:
+            return list(self._state.calls)
+
+    def calls_to(self, method: str, *, ok_only: bool = False) -> list[BotCall]:
+        return [c for c in self.calls if c.method == method and (not ok_only or c.status == 200)]
+
+    def sent_to(self, chat_id: int | str) -> list[str]:
+        """Texts successfully sent with sendMessage to one chat, in order."""
+        return [
+            str(c.params.get("text"))
+            for c in self.calls_to("sendMessage", ok_only=True)
+            if str(c.params.get("chat_id")) == str(chat_id)
+        ]
+
+    @property
+    def webhook(self) -> JSON:
+        with self._lock:
+            return dict(self._state.webhook)
+
+    def fail_next(self, method: str, *failures: Failure) -> Self:
+        """The next calls of `method` get these errors, one each, in order."""
+        with self._lock:
+            self._state.failures[method].extend(failures)
+        return self
+
+    def block(self, chat_id: int | str) -> Self:
+        """The user of this private chat blocked the bot: sends get 403."""
+        with self._lock:
+            self._state.blocked.add(str(chat_id))
+        return self
+
+    def push_update(self, *updates: JSON) -> Self:
+        """Queue updates for getUpdates (each needs its `update_id`)."""
+        with self._lock:
+            self._state.updates.extend(updates)
+        return self
+
+    def reset(self) -> None:
+        with self._lock:
+            self._state = _State()
+
+    def start(self) -> Self:
+        if self._thread is not None:
+            raise RuntimeError("FakeTelegram is already started")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self._port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            ws="none",
+            timeout_graceful_shutdown=1,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._run, args=(sock,), name="fake-telegram", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("FakeTelegram failed to start") from self._startup_error
+            time.sleep(0.005)
+        return self
+
+    def stop(self) -> None:
+        server, thread, loop, stopping = self._server, self._thread, self._loop, self._stopping
+        if server is not None:
+            server.should_exit = True
+        if loop is not None and stopping is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(stopping.set)
+        if thread is not None:
+            thread.join(timeout=10)
+        self._server = self._thread = self._loop = self._stopping = None
+        self._port = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Self:
+        return await asyncio.to_thread(self.start)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await asyncio.to_thread(self.stop)
+
+    # -- server thread --------------------------------------------------------------------
+
+    def _run(self, sock: socket.socket) -> None:
+        try:
+            asyncio.run(self._serve(sock))
+        except BaseException as exc:  # surfaced by start()
+            self._startup_error = exc
+        finally:
+            sock.close()
+
+    async def _serve(self, sock: socket.socket) -> None:
+        assert self._server is not None
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        await self._server.serve(sockets=[sock])
+
+    # -- the Bot API ----------------------------------------------------------------------
+
+    @staticmethod
+    async def _params(request: Request) -> dict[str, Any]:
+        params: dict[str, Any] = dict(request.query_params)
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith("application/json"):
+            body = await request.json()
+            if isinstance(body, dict):
+                params.update(body)
+        elif content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+            form = await request.form()
+            for key, value in form.items():
+                params[key] = value if isinstance(value, str) else "<file>"
+        return params
+
+    def _record(self, method: str, params: dict[str, Any], status: int, result: Any) -> None:
+        with self._lock:
+            self._state.calls.append(BotCall(method, params, time.time(), status, result))
+
+    def _answer(self, method: str, params: dict[str, Any], result: Any) -> JSONResponse:
+        self._record(method, params, 200, result)
+        return JSONResponse({"ok": True, "result": result})
+
+    def _fail(self, method: str, params: dict[str, Any], failure: Failure) -> JSONResponse:
+        self._record(method, params, failure.status, None)
+        return JSONResponse(failure.body(), status_code=failure.status)
+
+    def _bot_user(self) -> JSON:
+        return {
+            "id": self.bot_id,
+            "is_bot": True,
+            "first_name": "Switchboard",
+            "username": self.bot_username,
+        }
+
+    async def _method(self, request: Request) -> JSONResponse:
+        method = request.path_params["method"]
+        try:
+            params = await self._params(request)
+        except ValueError:
+            return JSONResponse(
+                {"ok": False, "error_code": 400, "description": "Bad Request: invalid body"},
+                status_code=400,
+            )
+        if request.path_params["token"] != self.token:
+            return self._fail(method, params, Failure(401, "Unauthorized"))
+        with self._lock:
+            queue = self._state.failures.get(method)
+            failure = queue.popleft() if queue else None
+        if failure is not None:
+            return self._fail(method, params, failure)
+        handler = getattr(self, f"_m_{method.lower()}", None)
+        if handler is None:
+            return self._fail(method, params, Failure(404, "Not Found"))
+        response: JSONResponse = await handler(method, params)
+        return response
+
+    async def _m_getme(self, method: str, params: dict[str, Any]) -> JSONResponse:
+        user = self._bot_user() | {
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
+        return self._answer(method, params, user)
+
+    def _chat_of(self, method: str, params: dict[str, Any]) -> tuple[str, JSONResponse | None]:
+        chat_id = str(params.get("chat_id", ""))
+        if not chat_id:
+            return chat_id, self._fail(method, params, Failure.bad_request())
+        with self._lock:
+            blocked = chat_id in self._state.blocked
+        if blocked:
+            return chat_id, self._fail(method, params, Failure.blocked())
+        return chat_id, None
+
+    async def _m_sendmessage(self, method: str, params: dict[str, Any]) -> JSONResponse:
+        chat_id, refused = self._chat_of(method, params)
+        if refused is not None:
+            return refused
+        text = str(params.get("text", ""))
+        if not text.strip():
+            return self._fail(
+                method, params, Failure.bad_request("Bad Request: message text is empty")
+            )
+        if utf16_len(text) > TEXT_LIMIT:
+            return self._fail(
+                method, params, Failure.bad_request("Bad Request: message is too long")
+            )
+        numeric = int(chat_id) if chat_id.lstrip("-").isdigit() else 0
+        chat: JSON = (
+            {"id": numeric, "type": "private", "first_name": "Customer"}
+            if numeric > 0
+            else {"id": numeric, "type": "supergroup", "title": "Group"}
+        )
+        result = {
+            "message_id": next(self._message_ids),
+            "from": self._bot_user(),
+            "chat": chat,
+            "date": int(time.time()),
+            "text": text,
+        }
+        return self._answer(method, params, result)
+
+    async def _m_sendchataction(self, method: str, params: dict[str, Any]) -> JSONResponse:
+        _, refused = self._chat_of(method, params)
+        if refused is not None:
+            return refused
+        return self._answer(method, params, True)
+
+    async def _m_answercallbackquery(self, method: str, params: dict[str, Any]) -> JSONResponse:
+        if not params.get("callback_query_id"):
+            return self._fail(method, params, Failure.bad_request("Bad Request: query is too old"))
+        return self._answer(method, params, True)
+
+    async def _m_setwebhook(self, method: str, params: dict[str, Any]) -> JSONResponse:
+        url = str(params.get("url", ""))
+        with self._lock:
+            self._state.webhook = {k: v for k, v in params.items() if k != "certificate"}
+            if not url:
+                self._state.webhook = {}
+        return self._answer(method, params, True)
+
+    async def _m_deletewebhook(self, method: str, params: dict[str, Any]) -> JSONResponse:
+        with self._lock:
+            self._state.webhook = {}
+            if str(params.get("drop_pending_updates", "")).lower() == "true":
+                self._state.updates.clear()
+        return self._answer(method, params, True)
+
+    async def _m_getwebhookinfo(self, method: str, params: dict[str, Any]) -> JSONResponse:
+        with self._lock:
+            hook = dict(self._state.webhook)
+            pending = len(self._state.updates)
+        info = {
+            "url": hook.get("url", ""),
+            "has_custom_certificate": False,
+            "pending_update_count": pending,
+        }
+        return self._answer(method, params, info)
+
+    async def _m_getupdates(self, method: str, params: dict[str, Any]) -> JSONResponse:
+        with self._lock:
+            hooked = bool(self._state.webhook)
+        if hooked:
+            return self._fail(
+                method,
+                params,
+                Failure(
+                    409,
+                    "Conflict: can't use getUpdates method while webhook is active; "
+                    "use deleteWebhook to delete the webhook first",
+                ),
+            )
+        offset = int(params.get("offset") or 0)
+        limit = int(params.get("limit") or 100)
+        timeout = float(params.get("timeout") or 0)
+        deadline = time.monotonic() + min(timeout, 50)
+        while True:
+            with self._lock:
+                if offset:
+                    # Asking from an offset confirms every update before it.
+                    self._state.updates = [
+                        u for u in self._state.updates if int(u["update_id"]) >= offset
+                    ]
+                ready = self._state.updates[:limit]
+            stopping = self._stopping is not None and self._stopping.is_set()
+            if ready or time.monotonic() >= deadline or stopping:
+                return self._answer(method, params, ready)
+            await asyncio.sleep(0.02)
+
+
+def as_json(value: Any) -> Any:
+    """A recorded parameter that aiogram sent JSON-encoded (lists, objects), decoded."""
+    return json.loads(value) if isinstance(value, str) else value
