@@ -20,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot.bootstrap import running_core
 from bot.channel_context import CoreChannelContext
+from bot.demo_actions import demo_router
 from bot.replies import ReplyGenerator
 from bot.runtime import Core
 from bot.worker import ReplyWorker
@@ -91,6 +92,9 @@ def create_app(
     for channel in channels:
         app.include_router(channel.router())
     app.include_router(build_panel_router(settings))
+    if settings.app_env != "prod":
+        # The endpoint behind the example "order status" HTTP action (config/actions/).
+        app.include_router(demo_router)
     _add_service_routes(app)
     _add_error_handlers(app)
     return app

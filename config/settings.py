@@ -106,6 +106,19 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
+    @field_validator("http_actions_file")
+    @classmethod
+    def _actions_file_exists(cls, value: Path | None) -> Path | None:
+        if value is None or value.is_absolute() or value.exists():
+            if value is not None and not value.is_file():
+                raise ValueError(f"no such file: {value}")
+            return value
+        # A relative path from a profile file is relative to the project, not the cwd.
+        anchored = _PROJECT_ROOT / value
+        if not anchored.is_file():
+            raise ValueError(f"no such file: {value}")
+        return anchored
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
