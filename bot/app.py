@@ -43,6 +43,19 @@ def build_channels(settings: Settings, context: CoreChannelContext) -> list[Chan
 
 
 @contextlib.asynccontextmanager
+async def started_channels(
+    core: Core, channels: list[ChannelAdapter], *, inbound: bool
+) -> AsyncIterator[None]:
+    """Register the channels as the core's outputs and run their start-up and shutdown."""
+    async with contextlib.AsyncExitStack() as stack:
+        for channel in channels:
+            core.outputs[channel.name] = channel
+            await channel.startup(inbound=inbound)
+            stack.push_async_callback(channel.shutdown)
+        yield
+
+
+@contextlib.asynccontextmanager
 async def running_worker(core: Core) -> AsyncIterator[ReplyWorker]:
     worker = ReplyWorker(core)
     task = asyncio.create_task(worker.run(), name="reply-worker")
@@ -77,10 +90,7 @@ def create_app(
         ):
             context.bind(core)
             app.state.core = core
-            for channel in channels:
-                core.outputs[channel.name] = channel
-                await channel.startup()
-                stack.push_async_callback(channel.shutdown)
+            await stack.enter_async_context(started_channels(core, channels, inbound=True))
             if with_worker:
                 await stack.enter_async_context(running_worker(core))
             logger.info("Switchboard is up ({} profile)", settings.app_env)
@@ -139,16 +149,11 @@ async def run_worker_process(settings: Settings) -> None:
     """`python -m bot worker`: only the reply worker, with the channels' sending side."""
     context = CoreChannelContext()
     channels = build_channels(settings, context)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     async with running_core(settings) as core:
         context.bind(core)
-        for channel in channels:
-            core.outputs[channel.name] = channel
-            await channel.startup()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        async with running_worker(core):
+        async with started_channels(core, channels, inbound=False), running_worker(core):
             await stop.wait()
-        for channel in channels:
-            await channel.shutdown()

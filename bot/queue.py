@@ -109,6 +109,12 @@ class ReplyQueue:
                 jobs.append(job)
         return jobs
 
+    async def touch(self, consumer: str, job_id: str) -> None:
+        """Reset a job's idle time: its consumer is alive and still working on it."""
+        await self._redis.xclaim(
+            self.stream, self.group, consumer, min_idle_time=0, message_ids=[job_id], justid=True
+        )
+
     async def ack(self, job_id: str) -> None:
         await self._redis.xack(self.stream, self.group, job_id)
         await self._redis.xdel(self.stream, job_id)

@@ -147,11 +147,21 @@ class ReplyWorker:
             await self.core.queue.enqueue(job.conversation_id, job.seq)
             await self.core.queue.ack(job.id)
             return
+        heartbeat = asyncio.create_task(self._keep_claimed(job))
         try:
             await self._answer(conversation_id, job)
         finally:
+            heartbeat.cancel()
             await self.core.redis.eval(_RELEASE_LOCK, 1, lock_key, token)
         await self.core.queue.ack(job.id)
+
+    async def _keep_claimed(self, job: ReplyJob) -> None:
+        """While a slow answer is prepared, keep other workers from reclaiming its job."""
+        interval = self.core.settings.reply_reclaim_idle_ms / 3000
+        while True:
+            await asyncio.sleep(interval)
+            with contextlib.suppress(RedisError):
+                await self.core.queue.touch(self.name, job.id)
 
     @staticmethod
     def _needs_answer(conversation: Conversation, job: ReplyJob) -> bool:
@@ -189,11 +199,7 @@ class ReplyWorker:
             business_hours=settings.business_hours,
         )
         message_id = PydanticObjectId()
-        await self.core.bus.publish(
-            ConversationEvent(
-                type="typing", conversation_id=job.conversation_id, data={"author": Author.AI.value}
-            )
-        )
+        await self._show_typing(conversation)
         language = contact.language if contact else context.language
         try:
             reply = await self._generate(job.conversation_id, context, message_id)
@@ -242,6 +248,22 @@ class ReplyWorker:
                     reason=reply.handoff_reason,
                     notify=False,
                 )
+
+    async def _show_typing(self, conversation: Conversation) -> None:
+        """The widget and the panel hear it on the bus; Telegram gets its typing action."""
+        await self.core.bus.publish(
+            ConversationEvent(
+                type="typing",
+                conversation_id=str(conversation.id),
+                data={"author": Author.AI.value},
+            )
+        )
+        output = self.core.output(conversation.channel)
+        if output is not None:
+            try:
+                await output.show_typing(conversation.external_chat_id)
+            except Exception as exc:  # a typing hint is never worth failing an answer for
+                logger.debug("typing hint on {} failed: {}", conversation.channel, exc)
 
     async def _generate(
         self, conversation_id: str, context: ModelContext, message_id: PydanticObjectId

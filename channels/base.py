@@ -34,8 +34,15 @@ class ChannelAdapter(ABC):
     async def send(self, outbound: OutboundMessage) -> DeliveryResult:
         """Deliver one message to the customer; never raises for a provider's refusal."""
 
-    async def startup(self) -> None:  # noqa: B027 - optional hook
-        """Open clients, start polling; called once by the app's lifespan."""
+    async def startup(self, *, inbound: bool = True) -> None:  # noqa: B027 - optional hook
+        """Open clients; with `inbound`, also start receiving (polling, webhook set-up).
+
+        A process that only sends (`python -m bot worker`) passes `inbound=False`, so two
+        processes never poll one bot.
+        """
+
+    async def show_typing(self, external_chat_id: str) -> None:  # noqa: B027 - optional hook
+        """Show the customer that an answer is being written, where the channel can."""
 
     async def shutdown(self) -> None:  # noqa: B027 - optional hook
         """Close clients; called once on shutdown."""

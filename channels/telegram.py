@@ -618,7 +618,9 @@ class TelegramChannel(ChannelAdapter):
 
     # --- lifecycle ------------------------------------------------------------------------
 
-    async def startup(self) -> None:
+    async def startup(self, *, inbound: bool = True) -> None:
+        if not inbound:
+            return  # sending needs only the Bot client, which exists from construction
         if self.webhook_mode:
             self._spawn(self._set_webhook(), "telegram-set-webhook")
         else:

@@ -359,7 +359,7 @@ class WhatsAppChannel(ChannelAdapter):
 
     # --- lifecycle --------------------------------------------------------------------------
 
-    async def startup(self) -> None:
+    async def startup(self, *, inbound: bool = True) -> None:
         if not self.settings.twilio_whatsapp_from:
             logger.warning("WhatsApp: TWILIO_WHATSAPP_FROM is not set; answers cannot be sent")
         self._ensure_client()

@@ -477,6 +477,11 @@ async def test_private_texts_stored_once_and_answered_once(
         assert fake.sent_to(7202) == ["Your order ships tomorrow."]
         send = fake.calls_to("sendMessage")[0]
         assert "parse_mode" not in send.params  # plain text
+        # The customer saw "typing…" before the answer came.
+        typing = [c for c in fake.calls_to("sendChatAction") if c.params["chat_id"] == "7201"]
+        answer = [c for c in fake.calls_to("sendMessage") if c.params["chat_id"] == "7201"]
+        assert typing and typing[0].params["action"] == "typing"
+        assert typing[0].at <= answer[0].at
         contact = await Contact.find_one(Contact.external_user_id == "7201")
         assert contact is not None and contact.display_name == "John Doe"
         ai = await Message.find(
@@ -607,18 +612,23 @@ async def test_long_answer_is_split_and_failures_are_retried(
         fake.block(7505)
         await post(app, update(message=message(7505, 1, "hi before blocking")))
 
-        async def blocked() -> bool:
-            contact = await Contact.find_one(Contact.external_user_id == "7505")
-            return contact is not None and contact.blocked
+        async def answer_failed_as_blocked() -> bool:
+            ai = await Message.find(
+                Message.author == Author.AI, Message.status == DeliveryStatus.FAILED
+            ).to_list()
+            return any("blocked" in (m.error or "") for m in ai)
 
-        await eventually(blocked)
-        ai = await Message.find(
-            Message.author == Author.AI, Message.status == DeliveryStatus.FAILED
-        ).to_list()
-        assert any("blocked" in (m.error or "") for m in ai)
+        await eventually(answer_failed_as_blocked)
+        contact = await Contact.find_one(Contact.external_user_id == "7505")
+        assert contact is not None and contact.blocked
 
+        def typing_to(chat: str) -> list[str]:
+            calls = fake.calls_to("sendChatAction")
+            return [c.params["action"] for c in calls if c.params["chat_id"] == chat]
+
+        before = typing_to("7501")
         await channel.show_typing("7501")
-        assert [c.params["action"] for c in fake.calls_to("sendChatAction")] == ["typing"]
+        assert typing_to("7501") == [*before, "typing"]
 
 
 async def test_webhook_mode_registers_the_webhook(settings: Settings, fake: FakeTelegram) -> None:
