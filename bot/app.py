@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from bot.bootstrap import running_core
 from bot.channel_context import CoreChannelContext
 from bot.demo_actions import demo_router
+from bot.knowledge import KnowledgeSearch
 from bot.replies import ReplyGenerator
 from bot.runtime import Core
 from bot.worker import ReplyWorker
@@ -73,6 +74,7 @@ def create_app(
     *,
     run_worker: bool | None = None,
     replier: ReplyGenerator | None = None,
+    knowledge: KnowledgeSearch | None = None,
     configure_logging: bool = True,
     on_ready: Callable[[Settings], None] | None = None,
 ) -> FastAPI:
@@ -85,7 +87,12 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with (
-            running_core(settings, replier=replier, configure_logging=configure_logging) as core,
+            running_core(
+                settings,
+                replier=replier,
+                knowledge=knowledge,
+                configure_logging=configure_logging,
+            ) as core,
             contextlib.AsyncExitStack() as stack,
         ):
             context.bind(core)

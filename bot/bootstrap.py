@@ -69,7 +69,11 @@ async def default_replier(
 
 @contextlib.asynccontextmanager
 async def running_core(
-    settings: Settings, *, replier: ReplyGenerator | None = None, configure_logging: bool = True
+    settings: Settings,
+    *,
+    replier: ReplyGenerator | None = None,
+    knowledge: KnowledgeSearch | None = None,
+    configure_logging: bool = True,
 ) -> AsyncIterator[Core]:
     """The core of one process; local servers are started (or attached to) when embedded."""
     if configure_logging:
@@ -81,7 +85,7 @@ async def running_core(
     redis: Redis | None = None
     state = TransientState()
     bus: EventBus | None = None
-    knowledge: RagKnowledge | None = None
+    own_knowledge: RagKnowledge | None = None
     stack = contextlib.AsyncExitStack()
     try:
         mongo = await connect_db(settings.mongodb_uri, settings.mongodb_db)
@@ -95,7 +99,8 @@ async def running_core(
         await bus.start()
         queue = ReplyQueue(redis)
         await queue.ensure_group()
-        knowledge = RagKnowledge(settings, redis=redis)
+        if knowledge is None:
+            knowledge = own_knowledge = RagKnowledge(settings, redis=redis)
         core = Core(
             settings=settings,
             redis=redis,
@@ -111,8 +116,8 @@ async def running_core(
     finally:
         await stack.aclose()
         await state.release_all()
-        if knowledge is not None:
-            knowledge.close()
+        if own_knowledge is not None:
+            own_knowledge.close()
         if bus is not None:
             await bus.stop()
         if redis is not None:

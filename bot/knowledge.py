@@ -69,7 +69,10 @@ class RagKnowledge:
         hits = await kb.search(query, k=k)
         return [
             KnowledgeHit(
-                text=hit.text, title=hit.title, source=hit.source, score=hit.score,
+                text=hit.text,
+                title=hit.title,
+                source=hit.source,
+                score=hit.score,
                 language=hit.language or None,
             )
             for hit in hits

@@ -18,6 +18,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from bot.app import create_app
+from bot.knowledge import KnowledgeSearch
 from bot.replies import ReplyGenerator
 from bot.runtime import Core
 from config import Settings
@@ -42,12 +43,24 @@ class LiveApp:
 
 @contextlib.asynccontextmanager
 async def live_app(
-    settings: Settings, *, replier: ReplyGenerator | None = None, run_worker: bool = True
+    settings: Settings,
+    *,
+    replier: ReplyGenerator | None = None,
+    knowledge: KnowledgeSearch | None = None,
+    run_worker: bool = True,
+    port: int | None = None,
 ) -> AsyncIterator[LiveApp]:
-    """The real app on a real port, in this event loop, with its worker unless told not to."""
-    port = free_port()
+    """The real app on a real port (a free one unless given), in this event loop, with its
+    worker unless told not to."""
+    port = port or free_port()
     settings = settings.model_copy(update={"public_base_url": f"http://127.0.0.1:{port}"})
-    app = create_app(settings, run_worker=run_worker, replier=replier, configure_logging=False)
+    app = create_app(
+        settings,
+        run_worker=run_worker,
+        replier=replier,
+        knowledge=knowledge,
+        configure_logging=False,
+    )
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_config=None, lifespan="on", ws_max_size=256 * 1024
     )

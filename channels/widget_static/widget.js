@@ -901,6 +901,9 @@ button { font: inherit; color: inherit; }
       saveOutbox();
     }
     if (m.author !== "customer") {
+      // A reply that arrives under another id (a fallback notice, an operator) means the
+      // half-streamed answer was abandoned: drop it rather than leave it hanging.
+      if (live && m.author !== "ai" && state.streaming.size) state.streaming.clear();
       if (live && state.typingAuthor) hideTyping();
       if (live && isNew && !state.open) setUnread(state.unread + 1);
     }
@@ -952,6 +955,11 @@ button { font: inherit; color: inherit; }
       }
       case "status": {
         noteSeq(frame.seq);
+        // The chat left AI mode: an answer still streaming will not be finished.
+        if (frame.mode && frame.mode !== "ai" && state.streaming.size) {
+          state.streaming.clear();
+          scheduleRender();
+        }
         if (frame.mode) {
           state.mode = frame.mode;
           root.setAttribute("data-mode", String(frame.mode));

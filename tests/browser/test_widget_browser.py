@@ -8,22 +8,17 @@ or shown twice, and HTML typed into the chat stays text.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import uvicorn
 from beanie import PydanticObjectId
 from playwright.async_api import Browser, Page, expect
 from pydantic import SecretStr
 
-from bot.app import create_app
 from bot.documents import Message
 from config import Settings
-from tests.fakes.openai_server import FakeOpenAI, TextReply
-from tests.support import LiveApp, free_port, live_app
+from tests.fakes.openai_server import FakeOpenAI, Garbage, TextReply
+from tests.support import free_port, live_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 
@@ -35,36 +30,6 @@ def with_model(settings: Settings, fake: FakeOpenAI) -> Settings:
     return settings.model_copy(
         update={"openai_base_url": fake.base_url, "openai_api_key": SecretStr("test")}
     )
-
-
-@contextlib.asynccontextmanager
-async def app_on_port(settings: Settings, port: int) -> AsyncIterator[LiveApp]:
-    """The real app on a given port, so a restart comes back where the page expects it."""
-    settings = settings.model_copy(update={"public_base_url": f"http://127.0.0.1:{port}"})
-    app = create_app(settings, run_worker=True, configure_logging=False)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-    )
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("the app stopped during start-up")
-        if time.monotonic() > deadline:
-            raise TimeoutError("the app did not start")
-        await asyncio.sleep(0.02)
-    try:
-        yield LiveApp(
-            base_url=f"http://127.0.0.1:{port}",
-            ws_url=f"ws://127.0.0.1:{port}",
-            core=app.state.core,
-            server=server,
-        )
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=30)
 
 
 async def rendered_messages(page: Page) -> list[dict[str, Any]]:
@@ -112,7 +77,7 @@ async def test_chat_survives_a_server_restart_without_losing_or_doubling_message
         fake.script(TextReply("Hello! Which order is it about?", token_delay=0.03))
         configured = with_model(settings, fake)
         try:
-            async with app_on_port(configured, port) as app:
+            async with live_app(configured, port=port) as app:
                 await open_chat(page, app.base_url)
                 await say(page, "Hello there")
                 mine = message_item(page, "customer", "Hello there")
@@ -133,7 +98,7 @@ async def test_chat_survives_a_server_restart_without_losing_or_doubling_message
             offline = message_item(page, "customer", "Are you still there?")
             await expect(offline).to_have_attribute("data-status", "sending")
 
-            async with app_on_port(configured, port) as app:
+            async with live_app(configured, port=port) as app:
                 await expect(status).to_have_text("Connected", timeout=30_000)
                 await expect(offline).to_have_attribute("data-status", "sent", timeout=WAIT_MS)
                 await expect(message_item(page, "ai", "ok: Are you still there?")).to_be_visible(
@@ -200,3 +165,28 @@ async def test_html_typed_into_the_chat_is_shown_as_text(
         finally:
             await context.close()
     assert not dialogs, f"customer HTML was executed: {dialogs}"
+
+
+async def test_an_answer_that_breaks_off_midway_does_not_stay_on_screen(
+    browser: Browser, settings: Settings
+) -> None:
+    context = await browser.new_context()
+    page = await context.new_page()
+    with FakeOpenAI() as fake:
+        # The stream stops after a few tokens, twice (the agent retries once): the fallback.
+        fake.script(Garbage("truncated"), Garbage("truncated"))
+        try:
+            async with live_app(with_model(settings, fake)) as app:
+                await open_chat(page, app.base_url)
+                await say(page, "tell me about delivery")
+                notice = page.get_by_test_id("sb-message").filter(
+                    has_text="An operator will continue"
+                )
+                await expect(notice).to_have_count(1, timeout=WAIT_MS)
+                await expect(notice).to_have_attribute("data-author", "system")
+                streaming = page.locator('[data-testid="sb-message"][data-status="streaming"]')
+                await expect(streaming).to_have_count(0, timeout=WAIT_MS)
+                authors = [m["author"] for m in await rendered_messages(page)]
+                assert authors == ["customer", "system"]
+        finally:
+            await context.close()
