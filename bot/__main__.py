@@ -26,16 +26,18 @@ def _print_urls(settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from bot.app import create_app
-
     overrides: dict[str, object] = {}
     if args.host:
         overrides["host"] = args.host
     if args.port:
         overrides["port"] = args.port
+    # Settings first: a bad value stops start-up before the heavy imports.
     settings = load_settings(**overrides)
+
+    import uvicorn
+
+    from bot.app import create_app
+
     if "public_base_url" not in settings.model_fields_set:
         # Without an explicit PUBLIC_BASE_URL the printed URLs follow --host/--port.
         shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
