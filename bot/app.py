@@ -26,8 +26,6 @@ from bot.replies import ReplyGenerator
 from bot.runtime import Core
 from bot.worker import ReplyWorker
 from channels.base import ChannelAdapter
-from channels.telegram import TelegramChannel
-from channels.whatsapp import WhatsAppChannel
 from channels.widget import WidgetChannel
 from config import Settings, get_settings
 from operator_panel.router import build_router as build_panel_router
@@ -36,9 +34,14 @@ from operator_panel.router import build_router as build_panel_router
 def build_channels(settings: Settings, context: CoreChannelContext) -> list[ChannelAdapter]:
     """Every channel this deployment runs; a new channel is one more line here."""
     channels: list[ChannelAdapter] = [WidgetChannel(settings, context)]
+    # Provider SDKs are imported only when their channel is on (aiogram alone takes seconds).
     if settings.twilio_account_sid and settings.twilio_auth_token:
+        from channels.whatsapp import WhatsAppChannel
+
         channels.append(WhatsAppChannel(settings, context))
     if settings.telegram_bot_token is not None:
+        from channels.telegram import TelegramChannel
+
         channels.append(TelegramChannel(settings, context))
     return channels
 
