@@ -16,8 +16,8 @@ from bot.replies import Reply, TokenSink
 from bot.types import Source
 
 MAX_ANSWER_CHARS = 1500
-# A second passage is added only when it is nearly as relevant as the first.
-SECOND_PASSAGE_RATIO = 0.97
+# A second passage is added only when it is about as relevant as the first.
+SECOND_PASSAGE_MARGIN = 0.005
 
 _WANTS_HUMAN = re.compile(
     r"\b(operator|human|person|agent|manager|someone real|real person|live chat)\b|"
@@ -56,25 +56,22 @@ def _texts(language: str | None) -> dict[str, str]:
 
 
 def choose_passages(hits: list[KnowledgeHit], language: str | None) -> list[KnowledgeHit]:
-    """The best passage, preferring the customer's language, and a close second if any."""
+    """The best passage, and a second one from another document when it is as relevant.
+
+    The knowledge base's own order is trusted across languages (its scores are equalized
+    for the embedding model's same-language bias; raw scores are not comparable across
+    languages). A second passage must match the first one's language, or the customer's.
+    """
     if not hits:
         return []
     best = hits[0]
-    if language:
-        # A passage in the customer's language that is nearly as good wins over a better
-        # one in another language: the customer can read it.
-        native = [h for h in hits if h.language == language]
-        if native and native[0].score >= best.score * SECOND_PASSAGE_RATIO:
-            best = native[0]
     chosen = [best]
-    for hit in hits:
-        if hit is best or hit.source == best.source:
+    for hit in hits[1:3]:
+        if hit.source == best.source or hit.score < best.score - SECOND_PASSAGE_MARGIN:
             continue
-        if hit.score >= best.score * SECOND_PASSAGE_RATIO and (
-            not language or hit.language in (None, language)
-        ):
+        if hit.language in (best.language, language):
             chosen.append(hit)
-        break
+            break
     return chosen
 
 

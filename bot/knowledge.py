@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
 from redis.asyncio import Redis
 
 from config import Settings
@@ -50,7 +51,16 @@ class RagKnowledge:
         self._settings = settings
         self._redis = redis
         self._kb: KnowledgeBase | None = None
+        self._owned = True
         self._opening = asyncio.Lock()
+
+    @classmethod
+    def wrapping(cls, kb: KnowledgeBase) -> RagKnowledge:
+        """Over a knowledge base that is already open (its owner closes it)."""
+        knowledge = cls(Settings(_env_file=None))  # type: ignore[call-arg]
+        knowledge._kb = kb
+        knowledge._owned = False
+        return knowledge
 
     async def base(self) -> KnowledgeBase:
         async with self._opening:
@@ -67,17 +77,55 @@ class RagKnowledge:
         if not kb.registry.documents():
             return []  # an empty knowledge base knows nothing; skip embedding the query
         hits = await kb.search(query, k=k)
+        focused = await asyncio.to_thread(self._focus, kb, query, [hit.text for hit in hits])
         return [
             KnowledgeHit(
-                text=hit.text,
+                text=text,
                 title=hit.title,
                 source=hit.source,
                 score=hit.score,
                 language=hit.language or None,
             )
-            for hit in hits
+            for hit, text in zip(hits, focused, strict=True)
         ]
 
+    @staticmethod
+    def _focus(kb: KnowledgeBase, query: str, texts: list[str]) -> list[str]:
+        """Each chunk cut down to its section that answers the query best.
+
+        A chunk holds a document's sections ("Title > Heading" then text); a customer wants
+        the one paragraph that answers them, not the whole page. Sections are compared only
+        within their own chunk (one language), so the model's language bias does not matter.
+        """
+        split = [split_sections(text) for text in texts]
+        flat = [section for sections in split for section in sections]
+        if len(flat) == len(texts):
+            return texts
+        vectors = np.asarray(kb.embeddings.embed_documents(flat), dtype=np.float32)
+        question = np.asarray(kb.embeddings.embed_query(query), dtype=np.float32)
+        scores = vectors @ question
+        focused: list[str] = []
+        start = 0
+        for sections in split:
+            best = int(np.argmax(scores[start : start + len(sections)]))
+            focused.append(sections[best])
+            start += len(sections)
+        return focused
+
     def close(self) -> None:
-        if self._kb is not None:
+        if self._kb is not None and self._owned:
             self._kb.close()
+
+
+def split_sections(text: str) -> list[str]:
+    """The "Title > Heading" sections of a chunk (the whole text when it has none)."""
+    sections: list[list[str]] = []
+    for paragraph in (p.strip() for p in text.split("\n\n")):
+        if not paragraph:
+            continue
+        is_heading = "\n" not in paragraph and " > " in paragraph and len(paragraph) < 200
+        if is_heading or not sections:
+            sections.append([paragraph])
+        else:
+            sections[-1].append(paragraph)
+    return ["\n\n".join(parts) for parts in sections] or [text]
