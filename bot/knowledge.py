@@ -57,7 +57,7 @@ class RagKnowledge:
     @classmethod
     def wrapping(cls, kb: KnowledgeBase) -> RagKnowledge:
         """Over a knowledge base that is already open (its owner closes it)."""
-        knowledge = cls(Settings(_env_file=None))  # type: ignore[call-arg]
+        knowledge = cls(Settings(_env_file=None))
         knowledge._kb = kb
         knowledge._owned = False
         return knowledge

@@ -27,13 +27,13 @@ async def endpoints(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[E
 
 
 @pytest.fixture
-async def settings(endpoints: Endpoints, tmp_path: Path) -> AsyncIterator[Settings]:
+async def settings(endpoints: Endpoints, tmp_path: Path) -> Settings:
     """Settings for one test: its own database, an empty Redis, fast timings."""
     assert endpoints.mongodb_uri is not None and endpoints.redis_url is not None
     redis = Redis.from_url(endpoints.redis_url)
     await redis.flushdb()
     await redis.aclose()
-    yield Settings(
+    return Settings(
         _env_file=None,  # type: ignore[call-arg]
         app_env="test",
         data_dir=tmp_path,

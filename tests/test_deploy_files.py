@@ -393,7 +393,7 @@ def test_prod_profile_refuses_to_start_without_a_jwt_secret(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _clean_settings_env(monkeypatch)
-    with pytest.raises(ValidationError, match="(?i)jwt_secret"):
+    with pytest.raises(ValidationError, match=r"(?i)jwt_secret"):
         Settings(_env_file=ENV_PROD)
 
 

@@ -1,7 +1,8 @@
 """AI answers through the real langchain-openai client, over HTTP, from the scripted FakeOpenAI.
 
-A running core with the agent (`AgentReplies`, no tools) and a running reply worker: what the customer gets when
-the model streams an answer, and when it fails (500, timeout, garbage, empty output).
+A running core with the agent (`AgentReplies`, no tools) and a running reply worker: what
+the customer gets when the model streams an answer, and when it fails (500, timeout,
+garbage, empty output).
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ import pytest
 from beanie import PydanticObjectId
 from pydantic import SecretStr
 
+from bot.agent import AgentReplies
 from bot.bootstrap import running_core
 from bot.documents import Conversation, Message, ModeChange, PromptBlock
 from bot.i18n import text_for
 from bot.model_context import DEFAULT_SYSTEM_PROMPT
 from bot.pipeline import handle_incoming_message
-from bot.agent import AgentReplies
 from bot.runtime import Core
 from bot.types import (
     Author,

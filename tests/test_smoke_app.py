@@ -1,4 +1,4 @@
-"""The platform on its defaults, as a visitor meets it: no model, answers from the knowledge base."""
+"""The platform on its defaults: no model, answers come from the knowledge base."""
 
 from __future__ import annotations
 
