@@ -185,8 +185,10 @@ class ReplyWorker:
             REPLIES.labels("skipped").inc()
             return
         started = time.perf_counter()
-        contact = await Contact.get(conversation.contact_id)
-        history = await latest_messages(conversation_id, limit=HISTORY_LIMIT)
+        contact, history = await asyncio.gather(
+            Contact.get(conversation.contact_id),
+            latest_messages(conversation_id, limit=HISTORY_LIMIT),
+        )
         settings = self.core.settings
         context = await build_model_context(
             conversation=conversation,
