@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from bot.runtime import Core
 
 MESSAGE_CREATED = "message.created"
+_DETAILS = ("tool_calls", "kind", "error")
 MESSAGE_UPDATED = "message.updated"
 
 
@@ -186,7 +187,11 @@ async def append_message(
             type=MESSAGE_CREATED,
             conversation_id=str(conversation.id),
             seq=seq,
-            data={"message": message.view().model_dump(mode="json")},
+            # The widget reads `message`; the panel also gets the operator-only details.
+            data={
+                "message": message.view().model_dump(mode="json"),
+                "details": {k: v for k, v in message.operator_view().items() if k in _DETAILS},
+            },
         )
     )
     return message, True

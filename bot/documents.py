@@ -127,6 +127,15 @@ class Message(Document):
             IndexModel([("provider_message_id", ASCENDING)], name="provider_id", sparse=True),
         ]
 
+    def operator_view(self) -> dict[str, Any]:
+        """What operators see beyond the customer's view: tool calls, kind, delivery error."""
+        return {
+            **self.view().model_dump(mode="json"),
+            "tool_calls": list(self.meta.get("tool_calls", [])),
+            "kind": self.meta.get("kind"),
+            "error": self.error,
+        }
+
     def view(self) -> MessageView:
         """The message as the API and the frames show it."""
         return MessageView(

@@ -55,8 +55,16 @@ class UnreadList(BaseModel):
     items: dict[str, int]  # conversation id → unread count
 
 
+class PanelMessage(MessageView):
+    """A message as operators see it: plus the AI's tool calls, its kind, a send error."""
+
+    tool_calls: list[dict[str, Any]] = Field(default_factory=list)
+    kind: str | None = None
+    error: str | None = None
+
+
 class MessageList(BaseModel):
-    items: list[MessageView]
+    items: list[PanelMessage]
     has_more: bool
 
 
@@ -184,7 +192,8 @@ def build_api_router() -> APIRouter:
         page = await latest_messages(found.conversation.id, before_seq=before_seq, limit=limit + 1)
         has_more = len(page) > limit
         page = page[-limit:]
-        return MessageList(items=[m.view() for m in page], has_more=has_more)
+        items = [PanelMessage.model_validate(m.operator_view()) for m in page]
+        return MessageList(items=items, has_more=has_more)
 
     @router.post("/conversations/{conversation_id}/messages", response_model=ReplyResponse)
     async def reply(

@@ -349,6 +349,14 @@
       const names = message.sources.map((s) => s.title || s.source).join(", ");
       li.append(el("div", "sources", `Sources: ${names}`));
     }
+    if (Array.isArray(message.tool_calls) && message.tool_calls.length) {
+      li.append(toolCallsNode(message.tool_calls));
+    }
+    if (message.kind === "ai_failed" || message.kind === "no_model") {
+      li.dataset.fallback = "true";
+      li.append(el("div", "fallback", "AI fallback: the model failed, this notice was sent instead"));
+    }
+    if (message.error) li.append(el("div", "send-error", `Not delivered: ${message.error}`));
     const info = el("div", "info");
     const who = { customer: "Customer", ai: "AI", operator: "Operator", system: "System" };
     info.append(el("span", "who", who[message.author] || message.author));
@@ -356,6 +364,21 @@
     if (message.author !== "customer") info.append(el("span", "status", message.status));
     li.append(info);
     return li;
+  }
+
+  // What the AI did before answering: each tool, its arguments, and what came back.
+  function toolCallsNode(calls) {
+    const box = el("details", "tools");
+    box.setAttribute("data-testid", "tool-calls");
+    box.append(el("summary", null, `Tools used: ${calls.map((c) => c.name).join(", ")}`));
+    for (const call of calls) {
+      const row = el("div", call.error ? "tool failed" : "tool");
+      row.append(el("div", "tool-name", `${call.name} · ${Math.round(call.duration_ms || 0)} ms`));
+      row.append(el("pre", "tool-args", JSON.stringify(call.args || {}, null, 1)));
+      row.append(el("pre", "tool-result", call.error ? `error: ${call.error}` : call.result || ""));
+      box.append(row);
+    }
+    return box;
   }
 
   function addMessage(message) {
@@ -626,7 +649,8 @@
         resync();
         break;
       case "message.created": {
-        const message = frame.message;
+        // Operator-only details (tool calls, kind, send error) travel beside the message.
+        const message = Object.assign({}, frame.message, frame.details || {});
         const item = state.conversations.get(id);
         if (item) {
           item.last_message_at = message.created_at;

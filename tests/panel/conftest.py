@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, async_playwright
 from redis.asyncio import Redis
 
 from bot.documents import Contact, Conversation, Message, ModeChange, PromptBlock
@@ -22,17 +19,6 @@ from tests.support import LiveApp, live_app
 
 ADMIN = ("admin@example.com", "admin-password-1")
 OPERATOR = ("olga@example.com", "olga-password-1")
-
-CHROMIUM = os.environ.get("PLAYWRIGHT_CHROMIUM_EXECUTABLE", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 
 @dataclass
@@ -113,15 +99,3 @@ async def admin(app: LiveApp) -> AsyncIterator[SignedIn]:
         yield signed
     finally:
         await signed.client.aclose()
-
-
-@pytest.fixture(scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"no Chromium at {CHROMIUM} (set PLAYWRIGHT_CHROMIUM_EXECUTABLE)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()

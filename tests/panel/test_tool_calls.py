@@ -1,0 +1,56 @@
+"""Operators see what the AI did: its tool calls, and which notices were fallbacks."""
+
+from __future__ import annotations
+
+import asyncio
+
+from beanie import PydanticObjectId
+
+from bot.conversations import append_message
+from bot.documents import Conversation
+from bot.events import ALL_CONVERSATIONS
+from bot.types import Author
+from tests.panel.conftest import SignedIn
+from tests.panel.helpers import customer_writes
+from tests.support import LiveApp
+
+CALL = {
+    "name": "order_status",
+    "args": {"order_id": "A-1001"},
+    "result": '{"status": "shipped"}',
+    "error": None,
+    "duration_ms": 12.5,
+}
+
+
+async def test_tool_calls_and_fallbacks_are_shown_to_operators_only(
+    app: LiveApp, operator: SignedIn
+) -> None:
+    customer = await customer_writes(app, "Ann", "where is my order A-1001?")
+    conversation = await Conversation.get(PydanticObjectId(customer.conversation_id))
+    assert conversation is not None
+    events = app.core.bus.subscribe(ALL_CONVERSATIONS, owner="test-tool-calls")
+    try:
+        await append_message(
+            core=app.core,
+            conversation=conversation,
+            author=Author.AI,
+            text="Your order has shipped.",
+            meta={"tool_calls": [CALL]},
+        )
+        event = await asyncio.wait_for(events.get(), 5)
+        while event is not None and event.type != "message.created":
+            event = await asyncio.wait_for(events.get(), 5)
+        assert event is not None
+        # The customer's view of the message carries no tool calls; the panel's does.
+        assert "tool_calls" not in event.data["message"]
+        assert event.data["details"]["tool_calls"] == [CALL]
+    finally:
+        await events.close()
+
+    response = await operator.client.get(f"/api/conversations/{customer.conversation_id}/messages")
+    items = response.json()["items"]
+    answer = next(m for m in items if m["author"] == "ai")
+    assert answer["tool_calls"] == [CALL]
+    notice = next(m for m in items if m["author"] == "system")
+    assert notice["kind"] is not None  # the hand-off notice says why it was sent
