@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,12 +21,7 @@ from bot.knowledge import KnowledgeSearch
 from bot.replies import ReplyGenerator
 from bot.runtime import Core
 from config import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.fakes.background import free_port
 
 
 @dataclass

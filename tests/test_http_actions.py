@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from langchain.agents import create_agent
@@ -38,6 +36,7 @@ from bot.http_actions import (
     load_http_actions,
     parse_http_actions,
 )
+from tests.fakes.background import BackgroundServer
 from tests.fakes.openai_server import JSON, FakeOpenAI, Step, ToolCall, ToolCallReply
 
 EXAMPLE_FILE = Path(__file__).resolve().parent.parent / "config" / "actions" / "order_status.json"
@@ -56,27 +55,17 @@ CUSTOMER = AgentContext(
 # --------------------------------------------------------------------------------------
 
 
-class Service:
+class Service(BackgroundServer):
     """The demo router and test endpoints on uvicorn, in a thread with its own loop."""
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
-        self.app = FastAPI()
-        self.app.include_router(demo_router)
-        self._routes()
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        self.server = uvicorn.Server(
-            uvicorn.Config(self.app, log_level="warning", timeout_graceful_shutdown=1)
-        )
-        self.thread = threading.Thread(
-            target=lambda: asyncio.run(self.server.serve(sockets=[sock])), daemon=True
-        )
+        app = FastAPI()
+        app.include_router(demo_router)
+        super().__init__(app, name="test service")
+        self._routes(app)
 
-    def _routes(self) -> None:
-        app = self.app
-
+    def _routes(self, app: FastAPI) -> None:
         @app.middleware("http")
         async def record(request: Request, call_next: Any) -> Any:
             self.requests.append(
@@ -119,18 +108,6 @@ class Service:
         @app.get("/moved")
         async def moved() -> RedirectResponse:
             return RedirectResponse("http://example.invalid/elsewhere")
-
-    def __enter__(self) -> Service:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "test service did not start"
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,8 @@ from loguru import logger
 
 from bot.agent_context import AgentContext
 from bot.mcp_tools import McpConfigError, McpServer, load_mcp_tools, parse_mcp_servers
-from tests.fakes.mcp_server import FakeMCPServer, free_port
+from tests.fakes.background import free_port
+from tests.fakes.mcp_server import FakeMCPServer
 from tests.fakes.openai_server import JSON, FakeOpenAI, Step, ToolCall, ToolCallReply
 
 CUSTOMER = AgentContext(

@@ -23,17 +23,14 @@ headers of every HTTP request the server received (lower-cased names).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import socket
 import threading
-import time
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
-import uvicorn
 from mcp.server.fastmcp import FastMCP
 from starlette.types import Receive, Scope, Send
+
+from tests.fakes.background import BackgroundServer
 
 CUSTOMERS = {
     "ann@example.com": {"customer_id": "cus_001", "name": "Ann Example", "tier": "gold"},
@@ -41,7 +38,7 @@ CUSTOMERS = {
 }
 
 
-class FakeMCPServer:
+class FakeMCPServer(BackgroundServer):
     """A FastMCP server over streamable HTTP on a free loopback port; ``url`` ends in /mcp."""
 
     def __init__(self, name: str = "fake-crm") -> None:
@@ -51,15 +48,21 @@ class FakeMCPServer:
         self._tickets = 0
         self.mcp = FastMCP(name, stateless_http=True, log_level="WARNING")
         self._register_tools()
-        self._port: int | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        inner = self.mcp.streamable_http_app()
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http":
+                headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+                with self._lock:
+                    self.request_headers.append(headers)
+            await inner(scope, receive, send)
+
+        # lifespan "on": the app's lifespan runs FastMCP's session manager.
+        super().__init__(app, name="FakeMCPServer", lifespan="on")
 
     @property
     def url(self) -> str:
-        if self._port is None:
-            raise RuntimeError("FakeMCPServer is not started")
-        return f"http://127.0.0.1:{self._port}/mcp"
+        return f"{self.base_url}/mcp"
 
     def _record(self, name: str, arguments: dict[str, Any]) -> None:
         with self._lock:
@@ -104,82 +107,3 @@ class FakeMCPServer:
             self._record("slow_tool", {"seconds": seconds})
             await asyncio.sleep(seconds)
             return "finally"
-
-    def start(self) -> Self:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self._port = sock.getsockname()[1]
-        inner = self.mcp.streamable_http_app()
-
-        async def app(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] == "http":
-                headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-                with self._lock:
-                    self.request_headers.append(headers)
-            await inner(scope, receive, send)
-
-        config = uvicorn.Config(
-            app,
-            log_level="warning",
-            lifespan="on",
-            access_log=False,
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        server = self._server
-
-        def run() -> None:
-            try:
-                asyncio.run(server.serve(sockets=[sock]))
-            finally:
-                sock.close()
-
-        self._thread = threading.Thread(target=run, name="fake-mcp", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("FakeMCPServer failed to start")
-            time.sleep(0.005)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
-        self._port = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> Self:
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.to_thread(self.stop)
-
-
-def free_port() -> int:
-    """A loopback port that nothing listens on (for "server is down" tests)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port

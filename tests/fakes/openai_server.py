@@ -23,32 +23,29 @@ default responder answers (by default ``"ok: <last user text>"``).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import collections
-import contextlib
 import hashlib
 import itertools
 import json
 import math
 import random
 import re
-import socket
 import struct
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Literal, Self, TypeAlias
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
+
+from tests.fakes.background import BackgroundServer
 
 JSON: TypeAlias = dict[str, Any]
 
@@ -317,7 +314,7 @@ class _DroppedResponse(Response):
         # Returning without a final ``more_body: False`` makes uvicorn drop the connection.
 
 
-class FakeOpenAI:
+class FakeOpenAI(BackgroundServer):
     """A scripted OpenAI-compatible server on ``127.0.0.1`` and a free port.
 
     Use as ``with FakeOpenAI() as fake:`` / ``async with FakeOpenAI() as fake:``, or call
@@ -348,13 +345,7 @@ class FakeOpenAI:
         self._script: collections.deque[Step] = collections.deque()
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._port: int | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
-        self._startup_error: BaseException | None = None
-        self.app = Starlette(
+        app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._chat_completions, methods=["POST"]),
                 Route("/v1/embeddings", self._embeddings, methods=["POST"]),
@@ -363,14 +354,13 @@ class FakeOpenAI:
             ],
             exception_handlers={HTTPException: self._http_exception},
         )
+        super().__init__(app, name="FakeOpenAI", graceful_shutdown=2)
 
     # -- public API -----------------------------------------------------------------------
 
     @property
     def base_url(self) -> str:
-        if self._port is None:
-            raise RuntimeError("FakeOpenAI is not started")
-        return f"http://127.0.0.1:{self._port}/v1"
+        return f"{super().base_url}/v1"
 
     @property
     def requests(self) -> list[JSON]:
@@ -405,93 +395,6 @@ class FakeOpenAI:
         vector = [rng.gauss(0.0, 1.0) for _ in range(dimensions)]
         norm = math.sqrt(sum(x * x for x in vector)) or 1.0
         return [x / norm for x in vector]
-
-    def start(self) -> Self:
-        if self._thread is not None:
-            raise RuntimeError("FakeOpenAI is already started")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self._port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            ws="none",
-            timeout_graceful_shutdown=2,
-        )
-        self._server = uvicorn.Server(config)
-        self._startup_error = None
-        self._thread = threading.Thread(
-            target=self._run, args=(sock,), name="fake-openai", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("FakeOpenAI failed to start") from self._startup_error
-            time.sleep(0.005)
-        return self
-
-    def stop(self) -> None:
-        server, thread, loop, stopping = self._server, self._thread, self._loop, self._stopping
-        if server is not None:
-            server.should_exit = True
-        if loop is not None and stopping is not None:
-            with contextlib.suppress(RuntimeError):  # loop already closed
-                loop.call_soon_threadsafe(stopping.set)
-        if thread is not None:
-            thread.join(timeout=10)
-        self._server = self._thread = self._loop = self._stopping = None
-        self._port = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> Self:
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.to_thread(self.stop)
-
-    # -- server thread --------------------------------------------------------------------
-
-    def _run(self, sock: socket.socket) -> None:
-        try:
-            asyncio.run(self._serve(sock))
-        except BaseException as exc:  # surfaced by start()
-            self._startup_error = exc
-        finally:
-            sock.close()
-
-    async def _serve(self, sock: socket.socket) -> None:
-        assert self._server is not None
-        self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
-        await self._server.serve(sockets=[sock])
-
-    async def _sleep(self, seconds: float) -> None:
-        """Sleep, but wake up at once when the server is stopping."""
-        if seconds <= 0:
-            return
-        assert self._stopping is not None
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
 
     # -- handlers -------------------------------------------------------------------------
 
@@ -622,7 +525,7 @@ class FakeOpenAI:
                 case str():
                     return TextReply(step)
                 case Delay(seconds=seconds, then=then):
-                    await self._sleep(seconds)
+                    await self.sleep(seconds)
                     step = then if then is not None else self.default(body)
                 case TextReply() | ToolCallReply() | ErrorReply() | Garbage():
                     return step
@@ -640,12 +543,12 @@ class FakeOpenAI:
         message: JSON = {"role": "assistant", "content": None, "refusal": None, "annotations": []}
         if isinstance(reply, TextReply):
             tokens = reply.token_list()
-            await self._sleep(reply.first_token_delay + reply.token_delay * (len(tokens) - 1))
+            await self.sleep(reply.first_token_delay + reply.token_delay * (len(tokens) - 1))
             message["content"] = reply.text
             finish_reason = reply.finish_reason
             completion_tokens = len(tokens)
         else:
-            await self._sleep(reply.token_delay * len(reply.calls))
+            await self.sleep(reply.token_delay * len(reply.calls))
             message["content"] = reply.content
             message["tool_calls"] = [
                 {
@@ -689,7 +592,7 @@ class FakeOpenAI:
             yield chunk({"role": "assistant", "content": "", "refusal": None})
             tokens = reply.token_list()
             for index, token in enumerate(tokens):
-                await self._sleep(reply.first_token_delay if index == 0 else reply.token_delay)
+                await self.sleep(reply.first_token_delay if index == 0 else reply.token_delay)
                 first_token_sent()
                 yield chunk({"content": token})
             finish_reason = reply.finish_reason
@@ -698,11 +601,11 @@ class FakeOpenAI:
             yield chunk({"role": "assistant", "content": None, "refusal": None})
             if reply.content:
                 for token in split_words(reply.content):
-                    await self._sleep(reply.token_delay)
+                    await self.sleep(reply.token_delay)
                     first_token_sent()
                     yield chunk({"content": token})
             for index, tool_call in enumerate(reply.calls):
-                await self._sleep(reply.token_delay)
+                await self.sleep(reply.token_delay)
                 first_token_sent()
                 head = {
                     "index": index,
@@ -714,7 +617,7 @@ class FakeOpenAI:
                 arguments = tool_call.arguments_json()
                 size = reply.argument_chunk_size
                 for start in range(0, len(arguments), size):
-                    await self._sleep(reply.token_delay)
+                    await self.sleep(reply.token_delay)
                     fragment = arguments[start : start + size]
                     yield chunk(
                         {"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}

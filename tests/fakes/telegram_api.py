@@ -15,28 +15,26 @@ Methods: getMe, sendMessage, sendChatAction, answerCallbackQuery, setWebhook,
 deleteWebhook, getWebhookInfo, getUpdates (long polling on a queue of scripted updates,
 409 while a webhook is set, as Telegram does). Every call is recorded. Failures are scripted
 per method (``fail_next``) or per chat (``block``: 403 "bot was blocked by the user").
-The server runs uvicorn in a daemon thread with its own event loop, like ``FakeOpenAI``.
+The server runs uvicorn in a daemon thread with its own event loop (``BackgroundServer``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import itertools
 import json
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Self
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.fakes.background import BackgroundServer
 
 JSON = dict[str, Any]
 TEXT_LIMIT = 4096
@@ -104,7 +102,7 @@ class _State:
     webhook: JSON = field(default_factory=dict)
 
 
-class FakeTelegram:
+class FakeTelegram(BackgroundServer):
     """A Bot API server on ``127.0.0.1`` and a free port; ``base_url`` is TELEGRAM_API_BASE."""
 
     def __init__(self, token: str = "123456:TEST-token", *, bot_username: str = "sb_test_bot"):
@@ -114,23 +112,12 @@ class FakeTelegram:
         self._state = _State()
         self._lock = threading.Lock()
         self._message_ids = itertools.count(1000)
-        self._port: int | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
-        self._startup_error: BaseException | None = None
-        self.app = Starlette(
+        app = Starlette(
             routes=[Route("/bot{token}/{method}", self._method, methods=["GET", "POST"])]
         )
+        super().__init__(app, name="FakeTelegram")
 
     # -- public API -----------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        if self._port is None:
-            raise RuntimeError("FakeTelegram is not started")
-        return f"http://127.0.0.1:{self._port}"
 
     @property
     def calls(self) -> list[BotCall]:
@@ -174,84 +161,6 @@ class FakeTelegram:
     def reset(self) -> None:
         with self._lock:
             self._state = _State()
-
-    def start(self) -> Self:
-        if self._thread is not None:
-            raise RuntimeError("FakeTelegram is already started")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self._port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            ws="none",
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._run, args=(sock,), name="fake-telegram", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("FakeTelegram failed to start") from self._startup_error
-            time.sleep(0.005)
-        return self
-
-    def stop(self) -> None:
-        server, thread, loop, stopping = self._server, self._thread, self._loop, self._stopping
-        if server is not None:
-            server.should_exit = True
-        if loop is not None and stopping is not None:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(stopping.set)
-        if thread is not None:
-            thread.join(timeout=10)
-        self._server = self._thread = self._loop = self._stopping = None
-        self._port = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> Self:
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.to_thread(self.stop)
-
-    # -- server thread --------------------------------------------------------------------
-
-    def _run(self, sock: socket.socket) -> None:
-        try:
-            asyncio.run(self._serve(sock))
-        except BaseException as exc:  # surfaced by start()
-            self._startup_error = exc
-        finally:
-            sock.close()
-
-    async def _serve(self, sock: socket.socket) -> None:
-        assert self._server is not None
-        self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
-        await self._server.serve(sockets=[sock])
 
     # -- the Bot API ----------------------------------------------------------------------
 
@@ -419,8 +328,7 @@ class FakeTelegram:
                         u for u in self._state.updates if int(u["update_id"]) >= offset
                     ]
                 ready = self._state.updates[:limit]
-            stopping = self._stopping is not None and self._stopping.is_set()
-            if ready or time.monotonic() >= deadline or stopping:
+            if ready or time.monotonic() >= deadline or self.stopping:
                 return self._answer(method, params, ready)
             await asyncio.sleep(0.02)
 

@@ -17,27 +17,25 @@ The server runs uvicorn in a daemon thread with its own loop, like ``FakeOpenAI`
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import collections
 import contextlib
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from types import TracebackType
 from typing import Any, Literal, Self, TypeAlias
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
+
+from tests.fakes.background import BackgroundServer
 
 API_VERSION = "2010-04-01"
 MAX_BODY = 1600
@@ -137,7 +135,7 @@ class FakeMessage:
         return self.form.get("Body", "")
 
 
-class FakeTwilio:
+class FakeTwilio(BackgroundServer):
     """A fake Twilio REST API on ``127.0.0.1`` and a free port.
 
     - ``base_url``: for ``TWILIO_API_BASE`` (no path; the client adds ``/2010-04-01/...``).
@@ -154,11 +152,7 @@ class FakeTwilio:
         self.messages: list[FakeMessage] = []
         self._script: collections.deque[Step] = collections.deque()
         self._lock = threading.Lock()
-        self._port: int | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._startup_error: BaseException | None = None
-        self.app = Starlette(
+        app = Starlette(
             routes=[
                 Route(
                     f"/{API_VERSION}/Accounts/{{account_sid}}/Messages.json",
@@ -172,14 +166,9 @@ class FakeTwilio:
                 ),
             ]
         )
+        super().__init__(app, name="FakeTwilio", graceful_shutdown=2)
 
     # -- public API -----------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        if self._port is None:
-            raise RuntimeError("FakeTwilio is not started")
-        return f"http://127.0.0.1:{self._port}"
 
     def script(self, *steps: Step) -> Self:
         with self._lock:
@@ -230,75 +219,6 @@ class FakeTwilio:
             return await client.post(
                 url, data=form, headers=signed_headers(self.auth_token, url, form)
             )
-
-    def start(self) -> Self:
-        if self._thread is not None:
-            raise RuntimeError("FakeTwilio is already started")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self._port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            ws="none",
-            timeout_graceful_shutdown=2,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._run, args=(sock,), name="fake-twilio", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("FakeTwilio failed to start") from self._startup_error
-            time.sleep(0.005)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
-        self._port = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> Self:
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.to_thread(self.stop)
-
-    # -- server thread --------------------------------------------------------------------
-
-    def _run(self, sock: socket.socket) -> None:
-        try:
-            assert self._server is not None
-            asyncio.run(self._server.serve(sockets=[sock]))
-        except BaseException as exc:  # surfaced by start()
-            self._startup_error = exc
-        finally:
-            sock.close()
 
     # -- handlers -------------------------------------------------------------------------
 
