@@ -9,38 +9,18 @@ from pathlib import Path
 import pytest
 
 from config.settings import Settings, SettingsError, load_settings
+from tests.contract import CONTRACT_SETTINGS
 
 REPO = Path(__file__).resolve().parent.parent
-CONTRACT_NAMES = [
-    "APP_ENV",
-    "DATA_DIR",
-    "PUBLIC_BASE_URL",
-    "MONGODB_URI",
-    "REDIS_URL",
-    "WEAVIATE_URL",
-    "OPENAI_API_KEY",
-    "OPENAI_BASE_URL",
-    "LLM_MODEL",
-    "TELEGRAM_BOT_TOKEN",
-    "TELEGRAM_WEBHOOK_SECRET",
-    "TELEGRAM_API_BASE",
-    "TWILIO_ACCOUNT_SID",
-    "TWILIO_AUTH_TOKEN",
-    "TWILIO_WHATSAPP_FROM",
-    "TWILIO_API_BASE",
-    "SENTRY_DSN",
-    "JWT_SECRET",
-    "PII_REDACTION",
-]
 
 
 def test_every_contract_setting_exists() -> None:
     fields = {name.upper() for name in Settings.model_fields}
-    assert set(CONTRACT_NAMES) <= fields
+    assert set(CONTRACT_SETTINGS) <= fields
 
 
 def test_defaults_are_the_embedded_profile(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in CONTRACT_NAMES:
+    for name in CONTRACT_SETTINGS:
         monkeypatch.delenv(name, raising=False)
     settings = load_settings()
     assert settings.mongodb_uri is None and settings.redis_url is None
