@@ -109,6 +109,38 @@ class ReplyQueue:
                 jobs.append(job)
         return jobs
 
+    async def claim_from_dead(self, consumer: str, *, dead_after_ms: int) -> list[ReplyJob]:
+        """Take every job of consumers that stopped polling, and forget those consumers.
+
+        A live worker polls the stream at least every second, so a consumer silent for
+        `dead_after_ms` belonged to a process that died (killed mid-reply): its jobs need not
+        wait out the idle timeout of `reclaim`.
+        """
+        try:
+            consumers = await self._redis.xinfo_consumers(self.stream, self.group)
+        except ResponseError:
+            return []
+        jobs: list[ReplyJob] = []
+        for info in consumers:
+            name = _text(info["name"])
+            if name == consumer or int(info.get("idle", 0)) < dead_after_ms:
+                continue
+            pending = await self._redis.xpending_range(
+                self.stream, self.group, min="-", max="+", count=1000, consumername=name
+            )
+            ids: list[Any] = [entry["message_id"] for entry in pending]
+            if ids:
+                claimed: list[Any] = await self._redis.xclaim(
+                    self.stream, self.group, consumer, min_idle_time=0, message_ids=ids
+                )
+                for entry_id, fields in claimed:
+                    job = _decode(entry_id, fields) if fields else None
+                    if job is not None:
+                        jobs.append(job)
+            if len(ids) >= int(info.get("pending", 0)):
+                await self._redis.xgroup_delconsumer(self.stream, self.group, name)
+        return jobs
+
     async def touch(self, consumer: str, job_id: str) -> None:
         """Reset a job's idle time: its consumer is alive and still working on it."""
         await self._redis.xclaim(

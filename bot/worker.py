@@ -29,7 +29,15 @@ from bot.runtime import Core
 from bot.types import Author, ConversationEvent, Mode
 
 HISTORY_LIMIT = 30
-LOCK_TTL_MS = 180_000
+# Live workers poll every half second; one silent this long is dead and its jobs are taken.
+DEAD_CONSUMER_MS = 10_000
+# The per-conversation reply lock lives this long unless its holder renews it: a worker
+# killed mid-answer blocks its chat for at most this long.
+LOCK_TTL_MS = 15_000
+_RENEW_LOCK = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
 _RELEASE_LOCK = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
@@ -57,12 +65,18 @@ class ReplyWorker:
     async def run(self) -> None:
         """Consume until `stop()`; survives Redis restarts."""
         settings = self.core.settings
-        last_reclaim = last_sweep = 0.0
+        last_reclaim = last_sweep = last_dead_check = 0.0
         logger.info("reply worker {} started", self.name)
         while not self._stopping.is_set():
             try:
                 await self.core.queue.ensure_group()
                 now = time.monotonic()
+                if now - last_dead_check > 5:
+                    last_dead_check = now
+                    for job in await self.core.queue.claim_from_dead(
+                        self.name, dead_after_ms=DEAD_CONSUMER_MS
+                    ):
+                        await self._spawn(job)
                 if now - last_reclaim > settings.reply_reclaim_idle_ms / 2000:
                     last_reclaim = now
                     for job in await self.core.queue.reclaim(
@@ -147,7 +161,7 @@ class ReplyWorker:
             await self.core.queue.enqueue(job.conversation_id, job.seq)
             await self.core.queue.ack(job.id)
             return
-        heartbeat = asyncio.create_task(self._keep_claimed(job))
+        heartbeat = asyncio.create_task(self._keep_claimed(job, lock_key, token))
         try:
             await self._answer(conversation_id, job)
         finally:
@@ -155,13 +169,14 @@ class ReplyWorker:
             await self.core.redis.eval(_RELEASE_LOCK, 1, lock_key, token)
         await self.core.queue.ack(job.id)
 
-    async def _keep_claimed(self, job: ReplyJob) -> None:
-        """While a slow answer is prepared, keep other workers from reclaiming its job."""
-        interval = self.core.settings.reply_reclaim_idle_ms / 3000
+    async def _keep_claimed(self, job: ReplyJob, lock_key: str, token: str) -> None:
+        """While a slow answer is prepared, keep its job and its chat's lock ours."""
+        interval = min(self.core.settings.reply_reclaim_idle_ms, LOCK_TTL_MS) / 3000
         while True:
             await asyncio.sleep(interval)
             with contextlib.suppress(RedisError):
                 await self.core.queue.touch(self.name, job.id)
+                await self.core.redis.eval(_RENEW_LOCK, 1, lock_key, token, LOCK_TTL_MS)
 
     @staticmethod
     def _needs_answer(conversation: Conversation, job: ReplyJob) -> bool:
