@@ -276,11 +276,19 @@ class ReplyWorker:
             )
         )
         output = self.core.output(conversation.channel)
-        if output is not None:
+        if output is None:
+            return
+
+        async def hint() -> None:
             try:
                 await output.show_typing(conversation.external_chat_id)
             except Exception as exc:  # a typing hint is never worth failing an answer for
                 logger.debug("typing hint on {} failed: {}", conversation.channel, exc)
+
+        # In the background: a slow provider must not delay the answer itself.
+        task = asyncio.create_task(hint(), name=f"typing-{conversation.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _generate(
         self, conversation_id: str, context: ModelContext, message_id: PydanticObjectId
