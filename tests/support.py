@@ -1,4 +1,5 @@
-"""Helpers the tests share: a live app on a real port, widget clients, polling."""
+"""Helpers the tests share: a live app on a real port, widget clients, a recording channel,
+settings for the fake model, polling."""
 
 from __future__ import annotations
 
@@ -14,14 +15,40 @@ from typing import Any
 import httpx
 import uvicorn
 import websockets
+from pydantic import SecretStr
 from websockets.asyncio.client import ClientConnection
 
 from bot.app import create_app
 from bot.knowledge import KnowledgeSearch
 from bot.replies import ReplyGenerator
 from bot.runtime import Core
+from bot.types import DeliveryResult, DeliveryStatus, OutboundMessage
 from config import Settings
 from tests.fakes.background import free_port
+from tests.fakes.openai_server import FakeOpenAI
+
+CHANNEL = "test"
+"""The channel of `RecordingOutput`, for messages said straight to the core."""
+
+
+def with_model(settings: Settings, fake: FakeOpenAI, **update: Any) -> Settings:
+    """``settings`` whose chat model is the fake OpenAI server (plus any other ``update``)."""
+    return settings.model_copy(
+        update={"openai_base_url": fake.base_url, "openai_api_key": SecretStr("test"), **update}
+    )
+
+
+class RecordingOutput:
+    """The sending side of a channel that records what it was asked to deliver."""
+
+    name = CHANNEL
+
+    def __init__(self) -> None:
+        self.sent: list[OutboundMessage] = []
+
+    async def send(self, outbound: OutboundMessage) -> DeliveryResult:
+        self.sent.append(outbound)
+        return DeliveryResult(DeliveryStatus.SENT, provider_message_id=f"p-{len(self.sent)}")
 
 
 @dataclass

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from beanie import PydanticObjectId
 from langchain.tools import ToolRuntime, tool
-from pydantic import SecretStr
 
 from bot.agent import AgentReplies
 from bot.agent_context import AgentContext
@@ -25,7 +24,14 @@ from tests.fakes.openai_server import (
     ToolCall,
     ToolCallReply,
 )
-from tests.support import LiveApp, eventually, live_app, new_session, widget_socket
+from tests.support import (
+    LiveApp,
+    eventually,
+    live_app,
+    new_session,
+    widget_socket,
+    with_model,
+)
 
 SHIPPING = KnowledgeHit(
     text="Orders ship within 2 business days. Delivery in Europe takes 3-5 days.",
@@ -66,14 +72,7 @@ def fake() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture
 def llm_settings(settings: Settings, fake: FakeOpenAI) -> Settings:
-    return settings.model_copy(
-        update={
-            "openai_base_url": fake.base_url,
-            "openai_api_key": SecretStr("test"),
-            "llm_timeout_seconds": 2.0,
-            "agent_max_model_calls": 3,
-        }
-    )
+    return with_model(settings, fake, llm_timeout_seconds=2.0, agent_max_model_calls=3)
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 from beanie import PydanticObjectId
-from pydantic import SecretStr
 
 from bot.agent import AgentReplies
+from bot.app import running_worker
 from bot.bootstrap import running_core
 from bot.documents import Conversation, Message, ModeChange, PromptBlock
 from bot.i18n import text_for
@@ -28,33 +28,16 @@ from bot.runtime import Core
 from bot.types import (
     Author,
     ConversationEvent,
-    DeliveryResult,
     DeliveryStatus,
     InboundMessage,
     MessageView,
     Mode,
-    OutboundMessage,
 )
-from bot.worker import ReplyWorker
 from config import Settings
 from tests.fakes.openai_server import Delay, ErrorReply, FakeOpenAI, Garbage, Step, TextReply
-from tests.support import eventually
+from tests.support import CHANNEL, RecordingOutput, eventually, with_model
 
-CHANNEL = "test"
 _message_ids = itertools.count(1)
-
-
-class RecordingOutput:
-    """The sending side of a channel that records what it was asked to deliver."""
-
-    name = CHANNEL
-
-    def __init__(self) -> None:
-        self.sent: list[OutboundMessage] = []
-
-    async def send(self, outbound: OutboundMessage) -> DeliveryResult:
-        self.sent.append(outbound)
-        return DeliveryResult(DeliveryStatus.SENT)
 
 
 @pytest.fixture
@@ -65,26 +48,7 @@ async def fake() -> AsyncIterator[FakeOpenAI]:
 
 @pytest.fixture
 def llm_settings(settings: Settings, fake: FakeOpenAI) -> Settings:
-    return settings.model_copy(
-        update={
-            "openai_base_url": fake.base_url,
-            "openai_api_key": SecretStr("test"),
-            "llm_timeout_seconds": 1,
-        }
-    )
-
-
-@contextlib.asynccontextmanager
-async def running_worker(core: Core) -> AsyncIterator[ReplyWorker]:
-    worker = ReplyWorker(core, name="llm-worker")
-    task = asyncio.create_task(worker.run())
-    try:
-        yield worker
-    finally:
-        await worker.stop()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    return with_model(settings, fake, llm_timeout_seconds=1)
 
 
 @contextlib.asynccontextmanager

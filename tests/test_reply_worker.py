@@ -8,15 +8,15 @@ a test can act while an answer is being prepared.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest
 from beanie import PydanticObjectId
 from redis.exceptions import ResponseError
 
+from bot.app import running_worker
 from bot.cleanup import TransientState
 from bot.documents import Conversation, Message
 from bot.model_context import ModelContext
@@ -27,17 +27,14 @@ from bot.replies import Reply, TokenSink
 from bot.runtime import Core
 from bot.types import (
     Author,
-    DeliveryResult,
     DeliveryStatus,
     InboundMessage,
     MessageView,
     Mode,
-    OutboundMessage,
 )
 from bot.worker import ReplyWorker
-from tests.support import eventually
+from tests.support import CHANNEL, RecordingOutput, eventually
 
-CHANNEL = "test"
 _message_ids = itertools.count(1)
 
 
@@ -74,19 +71,6 @@ class ScriptedReplies:
         return [turn.text for turn in self.contexts[call].turns if turn.role == "user"]
 
 
-class RecordingOutput:
-    """The sending side of a channel that records what it was asked to deliver."""
-
-    name = CHANNEL
-
-    def __init__(self) -> None:
-        self.sent: list[OutboundMessage] = []
-
-    async def send(self, outbound: OutboundMessage) -> DeliveryResult:
-        self.sent.append(outbound)
-        return DeliveryResult(DeliveryStatus.SENT, provider_message_id=f"p-{len(self.sent)}")
-
-
 class NoAckQueue(ReplyQueue):
     """A worker that dies right before acknowledging: its jobs stay pending."""
 
@@ -106,19 +90,6 @@ def output(core: Core) -> RecordingOutput:
     recording = RecordingOutput()
     core.outputs[CHANNEL] = recording
     return recording
-
-
-@contextlib.asynccontextmanager
-async def running_worker(core: Core, name: str = "worker-1") -> AsyncIterator[ReplyWorker]:
-    worker = ReplyWorker(core, name=name)
-    task = asyncio.create_task(worker.run())
-    try:
-        yield worker
-    finally:
-        await worker.stop()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def say(core: Core, text: str, *, chat: str = "chat-1") -> MessageView:

@@ -17,7 +17,6 @@ import jwt
 import pytest
 import websockets
 from beanie import PydanticObjectId
-from pydantic import SecretStr
 from redis.asyncio import Redis
 from websockets.exceptions import ConnectionClosed
 
@@ -33,7 +32,7 @@ from bot.runtime import Core
 from bot.types import Author, InboundMessage, Mode
 from config import Settings
 from tests.fakes.openai_server import FakeOpenAI, TextReply
-from tests.support import live_app, new_session, widget_socket
+from tests.support import live_app, new_session, widget_socket, with_model
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -99,12 +98,6 @@ def sequenced(frames: list[dict[str, Any]]) -> list[tuple[int, str]]:
         elif frame["type"] == "status":
             out.append((frame["seq"], f"status:{frame['mode']}"))
     return out
-
-
-def ai_settings(settings: Settings, fake: FakeOpenAI) -> Settings:
-    return settings.model_copy(
-        update={"openai_base_url": fake.base_url, "openai_api_key": SecretStr("test")}
-    )
 
 
 # --- sessions --------------------------------------------------------------------------------
@@ -416,7 +409,7 @@ async def test_an_ai_answer_streams_tokens_before_its_message(settings: Settings
     answer = "Your order ships tomorrow from Hamburg."
     with FakeOpenAI() as fake:
         fake.script(TextReply(answer, token_delay=0.02))
-        configured = ai_settings(settings, fake)
+        configured = with_model(settings, fake)
         async with live_app(configured, replier=AgentReplies(configured, [])) as app:
             session = await new_session(app)
             async with widget_socket(app, session["token"]) as ws:

@@ -13,23 +13,16 @@ from typing import Any
 import pytest
 from beanie import PydanticObjectId
 from playwright.async_api import Browser, Page, expect
-from pydantic import SecretStr
 
 from bot.documents import Message
 from config import Settings
 from tests.fakes.openai_server import FakeOpenAI, Garbage, TextReply
-from tests.support import free_port, live_app
+from tests.support import free_port, live_app, with_model
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 
 SCREENSHOT = "/tmp/widget.png"
 WAIT_MS = 15_000  # generous for a slow CI machine; every wait ends as soon as the UI is there
-
-
-def with_model(settings: Settings, fake: FakeOpenAI) -> Settings:
-    return settings.model_copy(
-        update={"openai_base_url": fake.base_url, "openai_api_key": SecretStr("test")}
-    )
 
 
 async def rendered_messages(page: Page) -> list[dict[str, Any]]:
