@@ -115,20 +115,13 @@ async def new_session(app: LiveApp, **body: Any) -> dict[str, str]:
         return dict(response.json())
 
 
-class WidgetClient:
-    """A widget's socket with a buffer of the frames it received."""
+class FrameSocket:
+    """A socket of JSON frames (the widget's, the operator panel's) with a buffer of the
+    frames it received."""
 
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
         self.frames: list[dict[str, Any]] = []
-
-    async def send(self, frame: dict[str, Any]) -> None:
-        await self.ws.send(json.dumps(frame))
-
-    async def say(self, text: str, client_id: str | None = None) -> str:
-        client_id = client_id or str(uuid.uuid4())
-        await self.send({"type": "message", "text": text, "client_id": client_id})
-        return client_id
 
     async def next(self, timeout: float = 10) -> dict[str, Any]:
         frame = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
@@ -147,6 +140,18 @@ class WidgetClient:
             frame = await self.next(remaining)
             if predicate(frame):
                 return frame
+
+
+class WidgetClient(FrameSocket):
+    """A widget's socket: it also sends frames and says messages."""
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.ws.send(json.dumps(frame))
+
+    async def say(self, text: str, client_id: str | None = None) -> str:
+        client_id = client_id or str(uuid.uuid4())
+        await self.send({"type": "message", "text": text, "client_id": client_id})
+        return client_id
 
     async def message(self, author: str, timeout: float = 15) -> dict[str, Any]:
         frame = await self.until(

@@ -5,18 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 import websockets
-from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from tests.panel.conftest import OPERATOR, SignedIn
 from tests.panel.helpers import customer_writes
-from tests.support import LiveApp, eventually, new_session, widget_socket
+from tests.support import FrameSocket, LiveApp, eventually, new_session, widget_socket
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -34,32 +31,13 @@ async def close_code(app: LiveApp, headers: dict[str, str]) -> int | None:
         return ws.close_code
 
 
-class PanelSocket:
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
-        self.frames: list[dict[str, Any]] = []
-
-    async def until(
-        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 15
-    ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"no matching frame; got {self.frames[-5:]}")
-            frame = dict(json.loads(await asyncio.wait_for(self.ws.recv(), remaining)))
-            self.frames.append(frame)
-            if predicate(frame):
-                return frame
-
-
 @contextlib.asynccontextmanager
-async def panel_socket(app: LiveApp, signed: SignedIn) -> AsyncIterator[PanelSocket]:
+async def panel_socket(app: LiveApp, signed: SignedIn) -> AsyncIterator[FrameSocket]:
     headers = {"Cookie": cookie_of(signed), "Origin": app.base_url}
     async with websockets.connect(
         f"{app.ws_url}/ws/operator", additional_headers=headers, open_timeout=10
     ) as ws:
-        panel = PanelSocket(ws)
+        panel = FrameSocket(ws)
         ready = await panel.until(lambda f: f["type"] == "ready")
         assert ready["operator"]["email"] == OPERATOR[0]
         yield panel
