@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from rag.settings import KBSettings
 
 _MODEL_LOCK = threading.Lock()
+_CALL_LOCK = threading.Lock()  # one model per process: calls into it are serialized
 _MODEL: Any = None
 
 
@@ -44,7 +45,6 @@ class E5Embeddings(Embeddings):
     def __init__(self, *, batch_size: int = 32, threads: int | None = None) -> None:
         self.batch_size = batch_size
         self.threads = threads
-        self._lock = threading.Lock()
 
     def embed_array(self, texts: Sequence[str], *, query: bool = False) -> np.ndarray:
         """Embed in batches; returns a float32 (n, 384) array of unit vectors."""
@@ -52,7 +52,7 @@ class E5Embeddings(Embeddings):
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(texts), self.batch_size):
             batch = [t if t.strip() else "-" for t in texts[start : start + self.batch_size]]
-            with self._lock:
+            with _CALL_LOCK:
                 vecs = model.query(batch) if query else model.passage(batch)
             out[start : start + len(batch)] = vecs
         return out
