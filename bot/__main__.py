@@ -25,6 +25,19 @@ def _print_urls(settings: Settings) -> None:
     )
 
 
+def _raise_open_files_limit() -> None:
+    """Every WebSocket is a file descriptor; a soft limit of 1024 would cap the sockets."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = hard if hard != resource.RLIM_INFINITY else 65536
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, 65536), hard))
+    except (ImportError, ValueError, OSError):
+        pass  # not on this platform, or not allowed: keep what we have
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     overrides: dict[str, object] = {}
     if args.host:
@@ -37,6 +50,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from bot.app import create_app
+
+    _raise_open_files_limit()
 
     if "public_base_url" not in settings.model_fields_set:
         # Without an explicit PUBLIC_BASE_URL the printed URLs follow --host/--port.

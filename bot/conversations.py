@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 from beanie import PydanticObjectId
 from pymongo import ReturnDocument
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from bot.documents import Contact, Conversation, Message, utcnow
@@ -23,25 +22,26 @@ _DETAILS = ("tool_calls", "kind", "error")
 MESSAGE_UPDATED = "message.updated"
 
 
-async def _upsert(
-    collection: AsyncCollection[dict[str, Any]], key: dict[str, Any], update: dict[str, Any]
-) -> dict[str, Any]:
-    """Atomic find-or-create on a unique key.
+async def _insert_or_get(document: Contact | Conversation, key: dict[str, Any]) -> dict[str, Any]:
+    """Create a document that is unique on `key`, or read the one a concurrent writer made.
 
-    Two first messages of one chat can race on the upsert: the loser gets DuplicateKeyError
-    and, once the winner's insert is visible, updates the winner's document instead.
+    A plain insert, not an upsert: SecantusDB (the embedded database) serves inserts several
+    times faster than find-and-modify, and the unique index makes the race safe. The loser
+    of a race reads the winner's document once it is visible.
     """
-    for attempt in range(20):
-        try:
-            raw = await collection.find_one_and_update(
-                key, update, upsert=True, return_document=ReturnDocument.AFTER
-            )
-        except DuplicateKeyError:
+    collection = type(document).get_pymongo_collection()
+    raw: dict[str, Any] = document.model_dump(by_alias=True, exclude={"id"})
+    try:
+        result = await collection.insert_one(raw)
+    except DuplicateKeyError:
+        for attempt in range(20):
+            found: dict[str, Any] | None = await collection.find_one(key)
+            if found is not None:
+                return found
             await asyncio.sleep(0.005 * (attempt + 1))
-            continue
-        if raw is not None:
-            return raw
-    raise RuntimeError(f"could not find or create {collection.name} {key}")
+        raise RuntimeError(f"could not find or create {collection.name} {key}") from None
+    raw["_id"] = result.inserted_id
+    return raw
 
 
 async def find_or_create_contact(
@@ -51,31 +51,22 @@ async def find_or_create_contact(
     known = await Contact.find_one(
         Contact.channel == channel, Contact.external_user_id == external_user_id
     )
-    # The common case, a known contact with nothing new, costs one indexed read.
-    if (
-        known is not None
-        and (display_name or known.display_name) == known.display_name
-        and (language or known.language) == known.language
-    ):
-        return known
-    collection = Contact.get_pymongo_collection()
-    update: dict[str, Any] = {
-        "$setOnInsert": {
-            "channel": channel,
-            "external_user_id": external_user_id,
-            "created_at": utcnow(),
-            "blocked": False,
-        }
-    }
     fresh: dict[str, Any] = {}
     if display_name:
         fresh["display_name"] = display_name
     if language:
         fresh["language"] = language
-    if fresh:
-        update["$set"] = fresh
-    key = {"channel": channel, "external_user_id": external_user_id}
-    return Contact.model_validate(await _upsert(collection, key, update))  # type: ignore[no-any-return]
+    if known is None:
+        key = {"channel": channel, "external_user_id": external_user_id}
+        new = Contact(channel=channel, external_user_id=external_user_id, **fresh)
+        known = Contact.model_validate(await _insert_or_get(new, key))
+        assert isinstance(known, Contact)
+        if all(getattr(known, name) == value for name, value in fresh.items()):
+            return known
+    changed = {name: value for name, value in fresh.items() if getattr(known, name) != value}
+    if changed:
+        await known.set(changed)
+    return known
 
 
 async def find_or_create_conversation(
@@ -87,18 +78,13 @@ async def find_or_create_conversation(
     )
     if known is not None:
         return known
-    collection = Conversation.get_pymongo_collection()
-    now = utcnow()
-    template = Conversation(
+    new = Conversation(
         channel=channel,
         external_chat_id=external_chat_id,
         contact_id=contact.id or PydanticObjectId(),
     )
-    on_insert = template.model_dump(by_alias=True, exclude={"id"})
-    on_insert.update(created_at=now, last_message_at=now)
     key = {"channel": channel, "external_chat_id": external_chat_id}
-    raw = await _upsert(collection, key, {"$setOnInsert": on_insert})
-    return Conversation.model_validate(raw)  # type: ignore[no-any-return]
+    return Conversation.model_validate(await _insert_or_get(new, key))  # type: ignore[no-any-return]
 
 
 async def next_seq(
