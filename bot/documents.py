@@ -87,6 +87,8 @@ class Conversation(Document):
             ),
             IndexModel([("last_message_at", DESCENDING)]),
             IndexModel([("mode", ASCENDING), ("last_message_at", DESCENDING)]),
+            # The reply worker's sweep: AI chats with a recent customer message.
+            IndexModel([("mode", ASCENDING), ("last_customer_message_at", DESCENDING)]),
         ]
 
 
