@@ -110,6 +110,8 @@ class VectorBackend(Protocol):
 
 class _LangChainBackend:
     name = "base"
+    # How the LangChain store's add_texts takes our ids (langchain-weaviate: `uuids`).
+    ids_keyword = "ids"
 
     def __init__(self, store: VectorStore, embeddings: StashingEmbeddings) -> None:
         self.store = store
@@ -124,7 +126,7 @@ class _LangChainBackend:
             with self._embeddings.stashed(texts[start:end], vectors[start:end]):
                 self.store.add_texts(
                     list(texts[start:end]), metadatas=list(metadatas[start:end]),
-                    ids=list(ids[start:end]),
+                    **{self.ids_keyword: list(ids[start:end])},
                 )
 
     def delete(self, ids: Sequence[str]) -> None:
@@ -289,6 +291,7 @@ class WeaviateBackend(_LangChainBackend):
     """
 
     name = "weaviate"
+    ids_keyword = "uuids"  # our chunk ids are UUIDs already
 
     def __init__(
         self, url: str, embeddings: Embeddings, *, collection: str, grpc_port: int = 50051,
@@ -310,18 +313,6 @@ class WeaviateBackend(_LangChainBackend):
         super().__init__(store, stash)
         self._collection = client.collections.get(collection)
 
-    def add(
-        self, ids: Sequence[str], texts: Sequence[str], vectors: Sequence[list[float]],
-        metadatas: Sequence[dict[str, Any]],
-    ) -> None:
-        # langchain-weaviate takes object ids as `uuids` (ours are UUIDs already).
-        for start in range(0, len(ids), _ADD_BATCH):
-            end = start + _ADD_BATCH
-            with self._embeddings.stashed(texts[start:end], vectors[start:end]):
-                self.store.add_texts(
-                    list(texts[start:end]), metadatas=list(metadatas[start:end]),
-                    uuids=list(ids[start:end]),
-                )
 
     def search(self, vector: list[float], k: int, where: Where) -> list[tuple[Document, float]]:
         from weaviate.classes.query import MetadataQuery
