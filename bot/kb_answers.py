@@ -19,6 +19,7 @@ MAX_ANSWER_CHARS = 1500
 # A second passage is added only when it is about as relevant as the first.
 SECOND_PASSAGE_MARGIN = 0.005
 
+_LIST_ITEM = re.compile(r"^([-*•]|\d+[.)])\s")
 _WANTS_HUMAN = re.compile(
     r"\b(operator|human|person|agent|manager|someone real|real person|live chat)\b|"
     r"(оператор|человек|менеджер|специалист|живой|живым|сотрудник)",
@@ -53,6 +54,25 @@ _TEXTS = {
 
 def _texts(language: str | None) -> dict[str, str]:
     return _TEXTS.get(language or "en", _TEXTS["en"])
+
+
+def readable(passage: str) -> str:
+    """A stored passage as a chat message: its own heading, paragraphs without hard wraps.
+
+    Chunks carry a "Document > Section" heading path and the source file's line breaks;
+    the customer needs the section's question and flowing text (the document is cited).
+    """
+    paragraphs = [p.strip() for p in passage.strip().split("\n\n") if p.strip()]
+    if paragraphs and "\n" not in paragraphs[0] and " > " in paragraphs[0]:
+        paragraphs[0] = paragraphs[0].rsplit(" > ", 1)[1]
+    return "\n\n".join(_unwrap(p) for p in paragraphs)
+
+
+def _unwrap(paragraph: str) -> str:
+    lines = [line.strip() for line in paragraph.splitlines() if line.strip()]
+    if any(_LIST_ITEM.match(line) for line in lines):
+        return "\n".join(lines)  # a list keeps one item a line
+    return " ".join(lines)
 
 
 def choose_passages(hits: list[KnowledgeHit], language: str | None) -> list[KnowledgeHit]:
@@ -99,7 +119,7 @@ class KnowledgeAnswers:
             return Reply(text=text)
         body = [texts["intro"]]
         for hit in passages:
-            passage = hit.text.strip()
+            passage = readable(hit.text)
             if len(passage) > MAX_ANSWER_CHARS // len(passages):
                 passage = passage[: MAX_ANSWER_CHARS // len(passages) - 1].rstrip() + "…"
             body.append(f"{passage}\n({texts['source']}: {hit.title})")
