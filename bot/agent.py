@@ -20,6 +20,7 @@ from langchain.agents.middleware import (
     InputAgentState,
     ModelCallLimitMiddleware,
     ModelRetryMiddleware,
+    ToolCallLimitMiddleware,
     ToolCallRequest,
 )
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolMessage
@@ -106,6 +107,10 @@ class AgentReplies:
         self._deadline = settings.llm_timeout_seconds * 2
         middleware: list[AgentMiddleware[Any, AgentContext, Any]] = [
             ToolJournal(timeout_s=settings.tool_timeout_seconds),
+            # Past the limit a tool call is refused with a message; the model answers without it.
+            ToolCallLimitMiddleware(
+                run_limit=settings.agent_max_tool_calls, exit_behavior="continue"
+            ),
             ModelCallLimitMiddleware(
                 run_limit=settings.agent_max_model_calls, exit_behavior="error"
             ),

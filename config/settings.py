@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(default=30.0, gt=0)
     # The agent: model calls per answer (a tool loop ends there), one tool call's deadline.
     agent_max_model_calls: int = Field(default=6, ge=1, le=50)
+    agent_max_tool_calls: int = Field(default=8, ge=1, le=100)
     tool_timeout_seconds: float = Field(default=10.0, gt=0)
     # When the model fails, the customer gets a safe answer; with this on, an operator too.
     ai_fallback_handoff: bool = True

@@ -216,3 +216,26 @@ async def test_the_customer_identity_reaches_tools_from_the_run_not_the_model(
     # The tool schema the model saw has no runtime argument.
     params = fake.requests[0]["tools"][0]["function"]["parameters"]["properties"]
     assert set(params) == {"customer_id"}
+
+
+async def test_tool_calls_past_the_limit_are_refused_with_a_message(
+    llm_settings: Settings, fake: FakeOpenAI, shelf: Shelf
+) -> None:
+    limited = llm_settings.model_copy(update={"agent_max_tool_calls": 1})
+    fake.script(
+        ToolCallReply(
+            [
+                ToolCall("search_knowledge_base", {"query": "delivery"}),
+                ToolCall("search_knowledge_base", {"query": "shipping"}),
+            ]
+        ),
+        TextReply("Delivery takes 3-5 days."),
+    )
+    replier = AgentReplies(limited, builtin_tools(shelf, pii_redaction=True))
+    async with live_app(limited, replier=replier) as running:
+        answer, _ = await ask(running, "delivery?")
+    assert answer["text"] == "Delivery takes 3-5 days."
+    assert shelf.queries == ["delivery"]  # the second search never ran
+    results = tool_messages(fake.requests[1])
+    assert len(results) == 2
+    assert any("limit" in str(m["content"]).lower() for m in results)
