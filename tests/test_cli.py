@@ -150,3 +150,39 @@ def test_killed_serve_is_replaced_without_a_second_server(data_dir: Path) -> Non
     # uvicorn shuts down cleanly, then re-raises SIGTERM so supervisors see how it ended.
     assert restarted.returncode in (0, -signal.SIGTERM)
     assert _server_pids(data_dir) == []
+
+
+def test_kb_commands_ingest_list_and_delete(data_dir: Path, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "returns.md").write_text(
+        "# Returns\n\n## How do I return an item?\nWithin 30 days, unused, with the receipt.\n"
+    )
+    (docs / "dostavka.md").write_text(
+        "# Доставка\n\n## Сколько идёт доставка?\nОт двух до четырёх рабочих дней.\n"
+    )
+
+    def kb(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bot", "kb", *args],
+            cwd=REPO,
+            env=_env(data_dir),
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+
+    first = kb("ingest", str(docs))
+    assert first.returncode == 0, first.stderr
+    assert "2 added" in first.stdout
+    again = kb("ingest", str(docs))
+    assert "0 added, 0 updated, 2 unchanged" in again.stdout
+    listed = kb("list")
+    assert "returns.md" in listed.stdout and "dostavka.md" in listed.stdout
+    assert "2 document(s)" in listed.stdout
+    doc_id = next(line.split()[0] for line in listed.stdout.splitlines() if "returns.md" in line)
+    deleted = kb("delete", doc_id)
+    assert deleted.returncode == 0 and "returns.md" in deleted.stdout
+    assert "1 document(s)" in kb("list").stdout
+    missing = kb("delete", "no-such-id")
+    assert missing.returncode == 1 and "no document" in missing.stderr
