@@ -108,7 +108,7 @@ async def running_core(
             bus=bus,
             queue=queue,
             replier=replier or await default_replier(settings, knowledge, stack),
-            limiter=RateLimiter(settings.redis_url),
+            limiter=RateLimiter(settings.redis_url, exempt_loopback=settings.app_env != "prod"),
             mongo=mongo,
             knowledge=knowledge,
         )

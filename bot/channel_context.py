@@ -142,5 +142,5 @@ class CoreChannelContext:
             {"$set": {"blocked": blocked}},
         )
 
-    async def allow(self, bucket: str, key: str, rate: str) -> bool:
-        return await self.core.limiter.allow(bucket, key, rate)
+    async def allow(self, bucket: str, key: str, rate: str, *, client: str | None = None) -> bool:
+        return await self.core.limiter.allow(bucket, key, rate, client=client)

@@ -171,7 +171,7 @@ class ChannelContext(Protocol):
         """The user blocked (or unblocked) us: nothing is sent to a blocked contact."""
         ...
 
-    async def allow(self, bucket: str, key: str, rate: str) -> bool:
+    async def allow(self, bucket: str, key: str, rate: str, *, client: str | None = None) -> bool:
         """Count one hit against a rate such as "20/minute"; False when over it."""
         ...
 

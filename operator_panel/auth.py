@@ -161,12 +161,15 @@ def build_auth_router(settings: Settings) -> APIRouter:
         core = core_of(request)
         client = request.client.host if request.client else "unknown"
         email = normalize_email(body.email)
+        # Every attempt counts per address; only failures count per e-mail, so an operator
+        # who signs in often is never locked out, and guessing one password is slow.
         if not await core.limiter.allow(
-            "panel-login-ip", client, LOGIN_RATE_PER_IP
-        ) or not await core.limiter.allow("panel-login-email", email, LOGIN_RATE_PER_EMAIL):
+            "panel-login-ip", client, LOGIN_RATE_PER_IP, client=client
+        ) or await core.limiter.over("panel-login-email", email, LOGIN_RATE_PER_EMAIL):
             raise HTTPException(429, "too many login attempts; try again in a minute")
         operator = await authenticate(email=email, password=body.password)
         if operator is None:
+            await core.limiter.allow("panel-login-email", email, LOGIN_RATE_PER_EMAIL)
             raise HTTPException(401, "wrong e-mail or password")
         session_id, csrf_token = await start_session(core, operator)
         response.set_cookie(
