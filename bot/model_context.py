@@ -54,6 +54,8 @@ class ModelContext:
     agent: AgentContext
     knowledge: list[KnowledgeHit] = field(default_factory=list)
     summary: str | None = None
+    # The instruction part of the prompt (the blocks): what an answer must never quote.
+    instructions: str = ""
     prompt_block_ids: list[str] = field(default_factory=list)
     built_at: datetime = field(default_factory=utcnow)
 
@@ -192,6 +194,7 @@ async def build_model_context(
         hits = await knowledge.search(partial.question, k=4, language=language)
 
     parts = [b.text.strip() for b in blocks if b.text.strip()] or [DEFAULT_SYSTEM_PROMPT]
+    instructions = "\n\n".join(parts)
     parts.append(
         _facts(
             conversation,
@@ -214,5 +217,6 @@ async def build_model_context(
         agent=agent,
         knowledge=hits,
         summary=summary,
+        instructions=instructions,
         prompt_block_ids=[str(block.id) for block in blocks],
     )

@@ -22,6 +22,8 @@ class Reply:
     tool_calls: list[ToolCallNote] = field(default_factory=list)
     # Set when the answer asks for an operator (the hand-off tool, or no confident answer).
     handoff_reason: str | None = None
+    # Set when a guardrail replaced the answer (the reason, for operators).
+    guardrail: str | None = None
 
 
 class ReplyUnavailable(Exception):

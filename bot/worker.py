@@ -10,6 +10,7 @@ import time
 import uuid
 from dataclasses import asdict
 from datetime import timedelta
+from typing import Any
 
 from beanie import PydanticObjectId
 from loguru import logger
@@ -18,6 +19,7 @@ from redis.exceptions import RedisError
 from bot.cleanup import conversation_scope
 from bot.conversations import append_message, latest_messages
 from bot.documents import Contact, Conversation, utcnow
+from bot.guardrails import check_input, check_output, refusal
 from bot.i18n import text_for
 from bot.metrics import REPLIES, REPLY_SECONDS
 from bot.model_context import ModelContext, build_model_context
@@ -42,6 +44,16 @@ _RELEASE_LOCK = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
+
+
+def _answer_meta(reply: Reply) -> dict[str, Any]:
+    """What operators see beside an AI answer: its tool calls, or why it was replaced."""
+    meta: dict[str, Any] = {}
+    if reply.tool_calls:
+        meta["tool_calls"] = [asdict(call) for call in reply.tool_calls]
+    if reply.guardrail:
+        meta.update(kind="guardrail", reason=reply.guardrail)
+    return meta
 
 
 class Superseded(Exception):
@@ -218,8 +230,17 @@ class ReplyWorker:
         message_id = PydanticObjectId()
         await self._show_typing(conversation)
         language = contact.language if contact else context.language
+        guarded = check_input(context.question)
         try:
-            reply = await self._generate(job.conversation_id, context, message_id)
+            if guarded.allowed:
+                reply = await self._generate(job.conversation_id, context, message_id)
+                leak = check_output(reply.text, context.instructions)
+                if not leak.allowed:
+                    guarded = leak
+            if not guarded.allowed:
+                logger.warning("guardrail in {}: {}", conversation_id, guarded.reason)
+                REPLIES.labels("guardrail").inc()
+                reply = Reply(text=refusal(language), guardrail=guarded.reason)
         except Superseded:
             REPLIES.labels("superseded").inc()
             return
@@ -244,9 +265,7 @@ class ReplyWorker:
             external_id=f"reply:{conversation_id}:{context.answering_through_seq}",
             sources=reply.sources,
             message_id=message_id,
-            meta={"tool_calls": [asdict(call) for call in reply.tool_calls]}
-            if reply.tool_calls
-            else None,
+            meta=_answer_meta(reply),
         )
         await Conversation.get_pymongo_collection().update_one(
             {"_id": conversation_id}, {"$max": {"answered_seq": context.answering_through_seq}}
