@@ -70,3 +70,19 @@ async def test_asking_for_a_person_hands_the_chat_over(app: LiveApp) -> None:
         assert "оператор" in str(reply["text"])
         status = await ws.until(lambda f: f["type"] == "status")
         assert status["mode"] == "waiting_operator"
+
+
+@pytest.mark.parametrize(
+    "question", ["What is the meaning of life?", "Write me a poem about cats", "В чём смысл жизни?"]
+)
+async def test_broad_pages_do_not_answer_off_topic_questions(
+    sample_kb: KnowledgeBase, question: str
+) -> None:
+    # The privacy/cookies page matches almost anything above the relevance threshold; its
+    # noise floor (what it scores for off-topic probes) keeps it out of these answers.
+    assert await RagKnowledge.wrapping(sample_kb).search(question) == []
+
+
+async def test_the_noise_floor_keeps_real_answers(sample_kb: KnowledgeBase) -> None:
+    hits = await RagKnowledge.wrapping(sample_kb).search("Do you sell my personal data?")
+    assert hits and hits[0].source == "privacy-cookies.md"
