@@ -172,7 +172,11 @@ async def answered(fake: FakeTwilio, count: int = 1, timeout: float = 15) -> Non
 
 async def status_of(sid: str, expected: DeliveryStatus) -> Message:
     async def reached() -> bool:
-        return (await by_provider_id(sid)).status is expected
+        # The fake has answered the send before our side stores the SID: wait for both.
+        message = await Message.find_one(
+            Message.channel == "whatsapp", Message.provider_message_id == sid
+        )
+        return message is not None and message.status is expected
 
     await eventually(reached, timeout=5)
     return await by_provider_id(sid)
