@@ -174,9 +174,19 @@ async def widget_socket(
 async def eventually(
     check: Callable[[], Awaitable[bool]], timeout: float = 10, interval: float = 0.05
 ) -> None:
-    """Wait until an async condition holds (for effects of background work)."""
+    """Wait until an async condition holds (for effects of background work).
+
+    A check that fails an assertion has not held yet either (the document it reads may not
+    exist yet); the last such failure is the error if time runs out.
+    """
     deadline = time.monotonic() + timeout
-    while not await check():
+    while True:
+        try:
+            if await check():
+                return
+            failure: AssertionError = AssertionError("condition not met in time")
+        except AssertionError as exc:
+            failure = exc
         if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
+            raise failure
         await asyncio.sleep(interval)
