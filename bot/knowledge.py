@@ -100,7 +100,7 @@ class RagKnowledge:
         self, query: str, *, k: int = 5, language: str | None = None
     ) -> list[KnowledgeHit]:
         kb = await self.base()
-        if not kb.registry.documents():
+        if not kb.registry.count():
             return []  # an empty knowledge base knows nothing; skip embedding the query
         floors = await self._noise_floors(kb)
         hits = [

@@ -110,6 +110,12 @@ class Registry:
             ).fetchone()
         return _record(row) if row else None
 
+    def count(self) -> int:
+        """How many documents the knowledge base holds (cheap: no rows are read)."""
+        with self._lock:
+            row = self._db.execute("SELECT COUNT(*) FROM documents").fetchone()
+        return int(row[0])
+
     def documents(self, origin: str | None = None) -> list[DocumentRecord]:
         with self._lock:
             if origin is None:
