@@ -137,43 +137,39 @@ async def mark_read(*, core: Core, conversation_id: str, operator: Operator) -> 
     return conversation
 
 
-async def takeover(*, core: Core, conversation_id: str, operator: Operator) -> Conversation:
-    """The operator owns the chat from now on; the AI stops answering it."""
+async def _operator_moves(
+    core: Core, conversation_id: str, operator: Operator, to: Mode, reason: str
+) -> Conversation:
     conversation = await _conversation(conversation_id)
     assert conversation.id is not None
     return await transition(
         core=core,
         conversation_id=conversation.id,
-        to=Mode.OPERATOR,
+        to=to,
         actor=operator_actor(operator),
-        assignee_id=operator.id,
-        reason="taken over in the panel",
+        assignee_id=operator.id if to is Mode.OPERATOR else None,
+        reason=reason,
+    )
+
+
+async def takeover(*, core: Core, conversation_id: str, operator: Operator) -> Conversation:
+    """The operator owns the chat from now on; the AI stops answering it."""
+    return await _operator_moves(
+        core, conversation_id, operator, Mode.OPERATOR, "taken over in the panel"
     )
 
 
 async def handback(*, core: Core, conversation_id: str, operator: Operator) -> Conversation:
     """The AI answers this chat again."""
-    conversation = await _conversation(conversation_id)
-    assert conversation.id is not None
-    return await transition(
-        core=core,
-        conversation_id=conversation.id,
-        to=Mode.AI,
-        actor=operator_actor(operator),
-        reason="handed back in the panel",
+    return await _operator_moves(
+        core, conversation_id, operator, Mode.AI, "handed back in the panel"
     )
 
 
 async def close(*, core: Core, conversation_id: str, operator: Operator) -> Conversation:
     """The conversation is done; the customer's next message reopens it with the AI."""
-    conversation = await _conversation(conversation_id)
-    assert conversation.id is not None
-    return await transition(
-        core=core,
-        conversation_id=conversation.id,
-        to=Mode.CLOSED,
-        actor=operator_actor(operator),
-        reason="closed in the panel",
+    return await _operator_moves(
+        core, conversation_id, operator, Mode.CLOSED, "closed in the panel"
     )
 
 
