@@ -92,9 +92,7 @@ class CoreChannelContext:
         else:
             messages = await messages_after(oid, after_seq, limit=max(limit, 500))
             since = after_seq
-        changes = await ModeChange.find(
-            ModeChange.conversation_id == oid, ModeChange.seq > since
-        ).to_list()
+        changes = await ModeChange.find({"conversation_id": oid, "seq": {"$gt": since}}).to_list()
         mode_seqs = [change.seq for change in changes]
         # The conversation was read first: a message stored since may be newer than its counter.
         last_seq = max([conversation.last_seq, *(m.seq for m in messages)])
@@ -127,7 +125,7 @@ class CoreChannelContext:
         error: str | None = None,
     ) -> bool:
         message = await Message.find_one(
-            Message.channel == channel, Message.provider_message_id == provider_message_id
+            {"channel": channel, "provider_message_id": provider_message_id}
         )
         if message is None:
             return False

@@ -48,9 +48,7 @@ async def find_or_create_contact(
     *, channel: str, external_user_id: str, display_name: str | None, language: str | None
 ) -> Contact:
     """The contact for a channel identity; a newer display name or language updates it."""
-    known = await Contact.find_one(
-        Contact.channel == channel, Contact.external_user_id == external_user_id
-    )
+    known = await Contact.find_one({"channel": channel, "external_user_id": external_user_id})
     fresh: dict[str, Any] = {}
     if display_name:
         fresh["display_name"] = display_name
@@ -73,9 +71,7 @@ async def find_or_create_conversation(
     *, channel: str, external_chat_id: str, contact: Contact
 ) -> Conversation:
     """The one conversation of a chat on a channel."""
-    known = await Conversation.find_one(
-        Conversation.channel == channel, Conversation.external_chat_id == external_chat_id
-    )
+    known = await Conversation.find_one({"channel": channel, "external_chat_id": external_chat_id})
     if known is not None:
         return known
     new = Conversation(
@@ -163,7 +159,7 @@ async def append_message(
     except DuplicateKeyError:
         # A concurrent delivery of the same inbound message won; ours leaves a gap in seq.
         existing = await Message.find_one(
-            Message.channel == conversation.channel, Message.external_id == message.external_id
+            {"channel": conversation.channel, "external_id": message.external_id}
         )
         if existing is None:
             raise
@@ -211,7 +207,7 @@ async def messages_after(
 ) -> list[Message]:
     """Messages with seq > after_seq, oldest first."""
     return (
-        await Message.find(Message.conversation_id == conversation_id, Message.seq > after_seq)
+        await Message.find({"conversation_id": conversation_id, "seq": {"$gt": after_seq}})
         .sort("+seq")
         .limit(limit)
         .to_list()
@@ -222,9 +218,9 @@ async def latest_messages(
     conversation_id: PydanticObjectId, *, before_seq: int | None = None, limit: int = 50
 ) -> list[Message]:
     """The newest page of messages (older than `before_seq` if given), oldest first."""
-    query = Message.find(Message.conversation_id == conversation_id)
+    query = Message.find({"conversation_id": conversation_id})
     if before_seq is not None:
-        query = Message.find(Message.conversation_id == conversation_id, Message.seq < before_seq)
+        query = Message.find({"conversation_id": conversation_id, "seq": {"$lt": before_seq}})
     page = await query.sort("-seq").limit(limit).to_list()
     page.reverse()
     return page

@@ -1,4 +1,9 @@
-"""The MongoDB connection: PyMongo's async client and Beanie, for both profiles."""
+"""The MongoDB connection: PyMongo's async client and Beanie, for both profiles.
+
+Queries on several fields are written as one filter document (`{"a": 1, "b": 2}`), not as
+several Beanie expressions: Beanie joins those with `$and`, which MongoDB plans like the
+plain form but SecantusDB (the embedded server) answers with a collection scan.
+"""
 
 from __future__ import annotations
 

@@ -47,9 +47,11 @@ async def deliver_pending(*, core: Core, conversation: Conversation) -> int:
         return 0
     pending = (
         await Message.find(
-            Message.conversation_id == conversation.id,
-            Message.status == DeliveryStatus.PENDING,
-            Message.author != Author.CUSTOMER,
+            {
+                "conversation_id": conversation.id,
+                "status": DeliveryStatus.PENDING.value,
+                "author": {"$ne": Author.CUSTOMER.value},
+            }
         )
         .sort("+seq")
         .to_list()

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 async def handle_incoming_message(inbound: InboundMessage, *, core: Core) -> InboundResult:
     """Dedup, find-or-create contact and conversation, persist, publish, route by mode."""
     known = await Message.find_one(
-        Message.channel == inbound.channel, Message.external_id == inbound.external_message_id
+        {"channel": inbound.channel, "external_id": inbound.external_message_id}
     )
     if known is not None:
         INBOUND_MESSAGES.labels(inbound.channel, "duplicate").inc()

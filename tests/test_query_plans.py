@@ -1,0 +1,97 @@
+"""The hot paths' queries use an index on the embedded database, so they stay fast as it grows.
+
+SecantusDB plans some filter shapes (a top-level `$and`, for one) as a collection scan where
+MongoDB would use the index; a dedup check that scans every message grows by ~35 ms per
+thousand stored messages. Every `find` the message path sends is explained here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pymongo import monitoring
+
+from bot.channel_context import CoreChannelContext
+from bot.conversations import latest_messages, messages_after
+from bot.documents import Conversation
+from bot.outbox import deliver_pending
+from bot.pipeline import handle_incoming_message
+from bot.runtime import Core
+from bot.types import InboundMessage
+from bot.worker import ReplyWorker
+
+
+class _Finds(monitoring.CommandListener):
+    """Records `find` commands while recording is on (listeners are process-wide)."""
+
+    def __init__(self) -> None:
+        self.recording = False
+        self.commands: list[dict[str, Any]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if self.recording and event.command_name == "find":
+            self.commands.append({"find": event.command["find"], **_filter(event.command)})
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def _filter(command: Any) -> dict[str, Any]:
+    return {"filter": dict(command.get("filter") or {})}
+
+
+FINDS = _Finds()
+monitoring.register(FINDS)  # before the fixtures open their clients
+
+
+@pytest.fixture
+def finds() -> Iterator[_Finds]:
+    FINDS.commands.clear()
+    FINDS.recording = True
+    yield FINDS
+    FINDS.recording = False
+
+
+def _stages(plan: dict[str, Any]) -> Iterator[str]:
+    yield str(plan.get("stage"))
+    for key in ("inputStage", "inputStages"):
+        child = plan.get(key)
+        for item in child if isinstance(child, list) else [child] if child else []:
+            yield from _stages(item)
+
+
+async def test_the_message_path_never_scans_a_collection(core: Core, finds: _Finds) -> None:
+    def inbound(n: int, chat: str = "v1") -> InboundMessage:
+        return InboundMessage(
+            channel="widget",
+            external_chat_id=chat,
+            external_user_id=chat,
+            external_message_id=f"{chat}:{n}",
+            text=f"question {n}",
+        )
+
+    for n in range(3):
+        await handle_incoming_message(inbound(n), core=core)
+    await handle_incoming_message(inbound(1), core=core)  # a redelivery
+    result = await handle_incoming_message(inbound(0, chat="v2"), core=core)
+    conversation = await Conversation.get(result.message.conversation_id)
+    assert conversation is not None and conversation.id is not None
+    await latest_messages(conversation.id, limit=30)
+    await latest_messages(conversation.id, before_seq=2, limit=30)
+    await messages_after(conversation.id, 0)
+    await deliver_pending(core=core, conversation=conversation)
+    await CoreChannelContext(core).history(str(conversation.id), after_seq=0, limit=50)
+    await ReplyWorker(core).sweep()
+
+    database = core.mongo[core.settings.mongodb_db]
+    explained = [c for c in finds.commands if c["find"] != "prompt_blocks" and c["filter"]]
+    assert {c["find"] for c in explained} >= {"messages", "contacts", "conversations"}
+    for command in explained:
+        answer = await database.command({"explain": command, "verbosity": "queryPlanner"})
+        stages = set(_stages(answer["queryPlanner"]["winningPlan"]))
+        assert "COLLSCAN" not in stages, f"{command} scans its collection: {stages}"
