@@ -1,7 +1,10 @@
 """Conversation events fanned out through Redis pub/sub so any process can reach any socket.
 
 Each process holds one Redis subscription and routes events to its local subscribers by
-conversation id; a thousand sockets cost one Redis connection, not a thousand.
+conversation id; a thousand sockets cost one Redis connection, not a thousand. An event is
+handed to this process's own subscribers at once and sent through Redis to the others: a
+streamed token reaches a socket in the same process without a Redis round trip, and the
+process skips its own events when Redis echoes them back.
 """
 
 from __future__ import annotations
@@ -26,27 +29,30 @@ ALL_CONVERSATIONS = "*"
 MODE_CHANGED = "mode.changed"
 
 
-def encode_event(event: ConversationEvent) -> str:
+def encode_event(event: ConversationEvent, *, origin: str = "") -> str:
     return json.dumps(
         {
             "type": event.type,
             "conversation_id": event.conversation_id,
             "seq": event.seq,
             "data": event.data,
+            "origin": origin,
         },
         default=str,
         ensure_ascii=False,
     )
 
 
-def decode_event(raw: str | bytes) -> ConversationEvent:
+def decode_event(raw: str | bytes) -> tuple[ConversationEvent, str]:
+    """The event and the id of the bus that published it."""
     body: dict[str, Any] = json.loads(raw)
-    return ConversationEvent(
+    event = ConversationEvent(
         type=str(body["type"]),
         conversation_id=str(body["conversation_id"]),
         seq=body.get("seq"),
         data=dict(body.get("data") or {}),
     )
+    return event, str(body.get("origin") or "")
 
 
 class LocalSubscription:
@@ -99,6 +105,7 @@ class EventBus:
     def __init__(self, redis: Redis, state: TransientState) -> None:
         self._redis = redis
         self._state = state
+        self.id = uuid.uuid4().hex  # marks this process's events so it skips their echo
         self._subs: dict[str, dict[str, LocalSubscription]] = {}
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -119,9 +126,15 @@ class EventBus:
                 await sub.close()
 
     async def publish(self, event: ConversationEvent) -> None:
-        """Send an event to every process; a Redis outage loses only the live push, not data."""
+        """Send an event to every process; a Redis outage loses only the push to other processes.
+
+        Local subscribers get the event as it went over the wire (decoded from the same
+        JSON), so they see one shape whichever process published it.
+        """
+        raw = encode_event(event, origin=self.id)
+        await self._dispatch(decode_event(raw)[0])
         try:
-            await self._redis.publish(EVENTS_CHANNEL, encode_event(event))
+            await self._redis.publish(EVENTS_CHANNEL, raw)
         except (RedisConnectionError, RedisTimeoutError) as exc:
             logger.warning("event {} not published: {}", event.type, exc)
 
@@ -173,11 +186,12 @@ class EventBus:
                     if item.get("type") != "message":
                         continue
                     try:
-                        event = decode_event(item["data"])
+                        event, origin = decode_event(item["data"])
                     except (ValueError, KeyError, TypeError):
                         logger.warning("dropped a malformed event")
                         continue
-                    await self._dispatch(event)
+                    if origin != self.id:  # our own were delivered when published
+                        await self._dispatch(event)
             except asyncio.CancelledError:
                 raise
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
