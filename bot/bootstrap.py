@@ -16,6 +16,7 @@ from bot.db import connect_db
 from bot.embedded import resolve_endpoints
 from bot.events import EventBus
 from bot.knowledge import KnowledgeSearch, RagKnowledge
+from bot.prompt_blocks import PromptBlockCache
 from bot.queue import ReplyQueue
 from bot.ratelimit import RateLimiter
 from bot.replies import ReplyGenerator
@@ -111,6 +112,7 @@ async def running_core(
             limiter=RateLimiter(settings.redis_url, exempt_loopback=settings.app_env != "prod"),
             mongo=mongo,
             knowledge=knowledge,
+            prompts=PromptBlockCache(redis),
         )
         yield core
     finally:

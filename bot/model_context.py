@@ -9,6 +9,7 @@ conversation, so the next reply does not redo the work.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -17,6 +18,7 @@ from bot.agent_context import AgentContext
 from bot.documents import Contact, Conversation, Message, PromptBlock, utcnow
 from bot.knowledge import KnowledgeHit, KnowledgeSearch
 from bot.pii import redact_pii
+from bot.prompt_blocks import load_enabled, scoped
 from bot.types import Author
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -70,15 +72,6 @@ class ModelContext:
         return "\n".join(reversed(tail))
 
 
-def _scoped(block: PromptBlock, channel: str, language: str | None) -> bool:
-    return block.channel in (None, "", channel) and block.language in (None, "", language)
-
-
-async def prompt_blocks(channel: str, language: str | None) -> list[PromptBlock]:
-    blocks = await PromptBlock.find(PromptBlock.enabled == True).sort("+order").to_list()  # noqa: E712
-    return [block for block in blocks if _scoped(block, channel, language)]
-
-
 def _facts(
     conversation: Conversation,
     contact: Contact | None,
@@ -129,6 +122,7 @@ async def build_model_context(
     conversation: Conversation,
     contact: Contact | None,
     history: list[Message],
+    blocks: Sequence[PromptBlock] | None = None,
     knowledge: KnowledgeSearch | None = None,
     pii_redaction: bool = True,
     history_budget_tokens: int = 3000,
@@ -137,10 +131,15 @@ async def build_model_context(
     now: datetime | None = None,
     store_summary: bool = True,
 ) -> ModelContext:
-    """Assemble what the model will see; a new summary is stored on the conversation."""
+    """Assemble what the model will see; a new summary is stored on the conversation.
+
+    `blocks` are the enabled prompt blocks (all scopes; read from storage when not given).
+    """
     assert conversation.id is not None and conversation.contact_id is not None
     language = contact.language if contact else None
-    blocks = await prompt_blocks(conversation.channel, language)
+    if blocks is None:
+        blocks = await load_enabled()
+    blocks = scoped(blocks, conversation.channel, language)
 
     all_turns: list[Turn] = []
     for message in history:

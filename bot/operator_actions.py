@@ -211,6 +211,7 @@ async def list_prompt_blocks() -> list[PromptBlock]:
 
 async def create_prompt_block(
     *,
+    core: Core,
     name: str,
     text: str,
     enabled: bool = True,
@@ -222,6 +223,7 @@ async def create_prompt_block(
         name=name, text=text, enabled=enabled, order=order, channel=channel, language=language
     )
     await block.insert()
+    await core.prompts.changed()
     return block
 
 
@@ -232,7 +234,9 @@ def _block_id(block_id: str) -> PydanticObjectId | None:
         return None
 
 
-async def update_prompt_block(*, block_id: str, changes: dict[str, Any]) -> PromptBlock | None:
+async def update_prompt_block(
+    *, core: Core, block_id: str, changes: dict[str, Any]
+) -> PromptBlock | None:
     """Apply the given fields (name, text, enabled, order, channel, language); None if unknown."""
     oid = _block_id(block_id)
     block = await PromptBlock.get(oid) if oid is not None else None
@@ -242,13 +246,15 @@ async def update_prompt_block(*, block_id: str, changes: dict[str, Any]) -> Prom
     fields = {key: value for key, value in changes.items() if key in allowed}
     fields["updated_at"] = utcnow()
     await block.set(fields)
+    await core.prompts.changed()
     return block
 
 
-async def delete_prompt_block(*, block_id: str) -> bool:
+async def delete_prompt_block(*, core: Core, block_id: str) -> bool:
     oid = _block_id(block_id)
     block = await PromptBlock.get(oid) if oid is not None else None
     if block is None:
         return False
     await block.delete()
+    await core.prompts.changed()
     return True

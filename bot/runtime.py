@@ -14,6 +14,7 @@ from config import Settings
 
 if TYPE_CHECKING:
     from bot.knowledge import KnowledgeSearch
+    from bot.prompt_blocks import PromptBlockCache
     from bot.queue import ReplyQueue
     from bot.ratelimit import RateLimiter
     from bot.replies import ReplyGenerator
@@ -33,6 +34,7 @@ class Core:
     limiter: RateLimiter
     mongo: AsyncMongoClient[dict[str, object]]
     knowledge: KnowledgeSearch
+    prompts: PromptBlockCache
     outputs: dict[str, OutputChannel] = field(default_factory=dict)
 
     def output(self, channel: str) -> OutputChannel | None:

@@ -143,9 +143,10 @@ class ReplyWorker:
         now = utcnow()
         idle = timedelta(milliseconds=self.core.settings.reply_reclaim_idle_ms)
         stale = await Conversation.find(
-            Conversation.mode == Mode.AI,
-            Conversation.last_customer_message_at > now - timedelta(days=1),  # type: ignore[operator]
-            Conversation.last_customer_message_at < now - idle,  # type: ignore[operator]
+            {
+                "mode": Mode.AI.value,
+                "last_customer_message_at": {"$gt": now - timedelta(days=1), "$lt": now - idle},
+            }
         ).to_list()
         queued = 0
         for conversation in stale:
@@ -158,16 +159,9 @@ class ReplyWorker:
 
     async def process(self, job: ReplyJob) -> None:
         """Answer one job (or see that it is already answered) and acknowledge it."""
-        conversation_id = PydanticObjectId(job.conversation_id)
-        conversation = await Conversation.get(conversation_id)
-        if conversation is None or not self._needs_answer(conversation, job):
-            if conversation is not None:
-                await deliver_pending(core=self.core, conversation=conversation)
-            await self.core.queue.ack(job.id)
-            REPLIES.labels("skipped").inc()
-            return
         token = uuid.uuid4().hex
         lock_key = f"sb:lock:reply:{job.conversation_id}"
+        # The chat's lock first, then one read: what is read under the lock is what counts.
         if not await self._acquire(lock_key, token):
             # Someone else is answering this chat; a fresh job comes back after them.
             await self.core.queue.enqueue(job.conversation_id, job.seq)
@@ -175,7 +169,7 @@ class ReplyWorker:
             return
         heartbeat = asyncio.create_task(self._keep_claimed(job, lock_key, token))
         try:
-            await self._answer(conversation_id, job)
+            await self._answer(PydanticObjectId(job.conversation_id), job)
         finally:
             heartbeat.cancel()
             await self.core.redis.eval(_RELEASE_LOCK, 1, lock_key, token)
@@ -204,23 +198,29 @@ class ReplyWorker:
             await asyncio.sleep(0.05)
 
     async def _answer(self, conversation_id: PydanticObjectId, job: ReplyJob) -> None:
-        debounce = self.core.settings.reply_debounce_ms / 1000
-        if debounce:
-            await asyncio.sleep(debounce)  # let the rest of a burst arrive
         conversation = await Conversation.get(conversation_id)
+        if conversation is not None and self._needs_answer(conversation, job):
+            debounce = self.core.settings.reply_debounce_ms / 1000
+            if debounce:
+                await asyncio.sleep(debounce)  # let the rest of a burst arrive
+                conversation = await Conversation.get(conversation_id)
         if conversation is None or not self._needs_answer(conversation, job):
+            if conversation is not None:
+                await deliver_pending(core=self.core, conversation=conversation)
             REPLIES.labels("skipped").inc()
             return
         started = time.perf_counter()
-        contact, history = await asyncio.gather(
+        contact, history, blocks = await asyncio.gather(
             Contact.get(conversation.contact_id),
             latest_messages(conversation_id, limit=HISTORY_LIMIT),
+            self.core.prompts.enabled(),
         )
         settings = self.core.settings
         context = await build_model_context(
             conversation=conversation,
             contact=contact,
             history=history,
+            blocks=blocks,
             knowledge=self.core.knowledge,
             pii_redaction=settings.pii_redaction,
             history_budget_tokens=settings.history_budget_tokens,
@@ -228,7 +228,7 @@ class ReplyWorker:
             business_hours=settings.business_hours,
         )
         message_id = PydanticObjectId()
-        await self._show_typing(conversation)
+        self._show_typing(conversation)
         language = contact.language if contact else context.language
         guarded = check_input(context.question)
         try:
@@ -285,26 +285,27 @@ class ReplyWorker:
                     notify=False,
                 )
 
-    async def _show_typing(self, conversation: Conversation) -> None:
-        """The widget and the panel hear it on the bus; Telegram gets its typing action."""
-        await self.core.bus.publish(
-            ConversationEvent(
-                type="typing",
-                conversation_id=str(conversation.id),
-                data={"author": Author.AI.value},
-            )
-        )
+    def _show_typing(self, conversation: Conversation) -> None:
+        """The widget and the panel hear it on the bus; Telegram gets its typing action.
+
+        In the background: neither a slow provider nor the bus may delay the answer itself.
+        """
         output = self.core.output(conversation.channel)
-        if output is None:
-            return
 
         async def hint() -> None:
             try:
-                await output.show_typing(conversation.external_chat_id)
+                await self.core.bus.publish(
+                    ConversationEvent(
+                        type="typing",
+                        conversation_id=str(conversation.id),
+                        data={"author": Author.AI.value},
+                    )
+                )
+                if output is not None:
+                    await output.show_typing(conversation.external_chat_id)
             except Exception as exc:  # a typing hint is never worth failing an answer for
                 logger.debug("typing hint on {} failed: {}", conversation.channel, exc)
 
-        # In the background: a slow provider must not delay the answer itself.
         task = asyncio.create_task(hint(), name=f"typing-{conversation.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -241,8 +241,9 @@ def build_api_router() -> APIRouter:
         return PromptBlockList(items=[block_view(b) for b in await actions.list_prompt_blocks()])
 
     @router.post("/prompt-blocks", response_model=PromptBlockView, status_code=201)
-    async def create_block(body: PromptBlockCreate, _: Admin) -> PromptBlockView:
+    async def create_block(body: PromptBlockCreate, request: Request, _: Admin) -> PromptBlockView:
         block = await actions.create_prompt_block(
+            core=core_of(request),
             name=body.name.strip(),
             text=body.text,
             enabled=body.enabled,
@@ -253,7 +254,9 @@ def build_api_router() -> APIRouter:
         return block_view(block)
 
     @router.put("/prompt-blocks/{block_id}", response_model=PromptBlockView)
-    async def update_block(block_id: str, body: PromptBlockUpdate, _: Admin) -> PromptBlockView:
+    async def update_block(
+        block_id: str, body: PromptBlockUpdate, request: Request, _: Admin
+    ) -> PromptBlockView:
         changes: dict[str, Any] = body.model_dump(exclude_unset=True)
         for key in ("name", "text", "enabled", "order"):
             if key in changes and changes[key] is None:
@@ -263,14 +266,16 @@ def build_api_router() -> APIRouter:
                 changes[key] = _blank_to_none(changes[key])
         if "name" in changes:
             changes["name"] = changes["name"].strip()
-        block = await actions.update_prompt_block(block_id=block_id, changes=changes)
+        block = await actions.update_prompt_block(
+            core=core_of(request), block_id=block_id, changes=changes
+        )
         if block is None:
             raise HTTPException(404, "no such prompt block")
         return block_view(block)
 
     @router.delete("/prompt-blocks/{block_id}", status_code=204)
-    async def delete_block(block_id: str, _: Admin) -> Response:
-        if not await actions.delete_prompt_block(block_id=block_id):
+    async def delete_block(block_id: str, request: Request, _: Admin) -> Response:
+        if not await actions.delete_prompt_block(core=core_of(request), block_id=block_id):
             raise HTTPException(404, "no such prompt block")
         return Response(status_code=204)
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from beanie import PydanticObjectId
+from redis.asyncio import Redis
 
 from bot.conversations import append_message, latest_messages
 from bot.documents import Contact, Conversation, PromptBlock
 from bot.knowledge import KnowledgeHit
 from bot.model_context import DEFAULT_SYSTEM_PROMPT, build_model_context
+from bot.operator_actions import create_prompt_block, update_prompt_block
 from bot.pipeline import handle_incoming_message
+from bot.prompt_blocks import PromptBlockCache
 from bot.runtime import Core
 from bot.types import Author, InboundMessage
 
@@ -129,3 +132,26 @@ async def test_knowledge_for_the_latest_burst_with_source_ids(core: Core) -> Non
     assert "[shipping.md] Shipping\n3-5 days." in context.system_prompt
     assert [h.source for h in context.knowledge] == ["shipping.md"]
     assert context.answering_through_seq == 3
+
+
+async def test_a_prompt_block_edit_reaches_every_process_cache(core: Core) -> None:
+    other_process = PromptBlockCache(core.redis)
+    assert await other_process.enabled() == []
+    block = await create_prompt_block(core=core, name="persona", text="You are Max.")
+    assert [b.text for b in await other_process.enabled()] == ["You are Max."]
+    await update_prompt_block(core=core, block_id=str(block.id), changes={"text": "You are Ada."})
+    assert [b.text for b in await other_process.enabled()] == ["You are Ada."]
+    await update_prompt_block(core=core, block_id=str(block.id), changes={"enabled": False})
+    assert await other_process.enabled() == []
+    assert await core.prompts.enabled() == []
+
+
+async def test_prompt_blocks_are_read_from_storage_while_redis_is_unreachable(
+    core: Core,
+) -> None:
+    await PromptBlock(name="persona", text="You are Max.").insert()
+    dead = Redis.from_url("redis://127.0.0.1:9", socket_connect_timeout=0.2)
+    try:
+        assert [b.text for b in await PromptBlockCache(dead).enabled()] == ["You are Max."]
+    finally:
+        await dead.aclose()
