@@ -63,7 +63,9 @@ async def handle_incoming_message(inbound: InboundMessage, *, core: Core) -> Inb
 
     if conversation.mode is Mode.AI:
         try:
-            await core.queue.enqueue(str(conversation.id), message.seq)
+            await core.queue.enqueue(
+                str(conversation.id), message.seq, contact_id=str(conversation.contact_id)
+            )
         except RedisError as exc:
             # The message is stored; the worker's sweep finds unanswered chats and answers.
             logger.warning(

@@ -19,6 +19,8 @@ class ReplyJob:
     id: str
     conversation_id: str
     seq: int  # the customer message that asked for a reply
+    # Lets the worker read the contact together with the conversation (absent in old jobs).
+    contact_id: str | None = None
     deliveries: int = 1
 
 
@@ -30,7 +32,10 @@ def _decode(entry_id: Any, fields: dict[Any, Any]) -> ReplyJob | None:
     data = {_text(k): _text(v) for k, v in fields.items()}
     try:
         return ReplyJob(
-            id=_text(entry_id), conversation_id=data["conversation_id"], seq=int(data["seq"])
+            id=_text(entry_id),
+            conversation_id=data["conversation_id"],
+            seq=int(data["seq"]),
+            contact_id=data.get("contact_id") or None,
         )
     except (KeyError, ValueError):
         return None
@@ -52,10 +57,15 @@ class ReplyQueue:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    async def enqueue(self, conversation_id: str, seq: int) -> str:
+    async def enqueue(
+        self, conversation_id: str, seq: int, *, contact_id: str | None = None
+    ) -> str:
+        fields: dict[Any, Any] = {"conversation_id": conversation_id, "seq": str(seq)}
+        if contact_id:
+            fields["contact_id"] = contact_id
         entry_id = await self._redis.xadd(
             self.stream,
-            {"conversation_id": conversation_id, "seq": str(seq)},
+            fields,
             maxlen=MAX_LEN,
             approximate=True,
         )

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from beanie import PydanticObjectId
+from bson.errors import InvalidId
 from loguru import logger
 from redis.exceptions import RedisError
 
@@ -151,7 +152,11 @@ class ReplyWorker:
         queued = 0
         for conversation in stale:
             if conversation.last_customer_seq > conversation.answered_seq:
-                await self.core.queue.enqueue(str(conversation.id), conversation.last_customer_seq)
+                await self.core.queue.enqueue(
+                    str(conversation.id),
+                    conversation.last_customer_seq,
+                    contact_id=str(conversation.contact_id),
+                )
                 queued += 1
         if queued:
             logger.info("sweep queued {} unanswered conversation(s)", queued)
@@ -164,7 +169,7 @@ class ReplyWorker:
         # The chat's lock first, then one read: what is read under the lock is what counts.
         if not await self._acquire(lock_key, token):
             # Someone else is answering this chat; a fresh job comes back after them.
-            await self.core.queue.enqueue(job.conversation_id, job.seq)
+            await self.core.queue.enqueue(job.conversation_id, job.seq, contact_id=job.contact_id)
             await self.core.queue.ack(job.id)
             return
         heartbeat = asyncio.create_task(self._keep_claimed(job, lock_key, token))
@@ -184,6 +189,19 @@ class ReplyWorker:
                 await self.core.queue.touch(self.name, job.id)
                 await self.core.redis.eval(_RENEW_LOCK, 1, lock_key, token, LOCK_TTL_MS)
 
+    async def _skip(self, conversation: Conversation | None) -> None:
+        if conversation is not None:
+            await deliver_pending(core=self.core, conversation=conversation)
+        REPLIES.labels("skipped").inc()
+
+    @staticmethod
+    async def _contact(job: ReplyJob) -> Contact | None:
+        """The contact the job names, if it names one (checked against the conversation)."""
+        try:
+            return await Contact.get(PydanticObjectId(job.contact_id)) if job.contact_id else None
+        except InvalidId:
+            return None
+
     @staticmethod
     def _needs_answer(conversation: Conversation, job: ReplyJob) -> bool:
         return conversation.mode is Mode.AI and job.seq > conversation.answered_seq
@@ -198,23 +216,26 @@ class ReplyWorker:
             await asyncio.sleep(0.05)
 
     async def _answer(self, conversation_id: PydanticObjectId, job: ReplyJob) -> None:
-        conversation = await Conversation.get(conversation_id)
-        if conversation is not None and self._needs_answer(conversation, job):
-            debounce = self.core.settings.reply_debounce_ms / 1000
-            if debounce:
-                await asyncio.sleep(debounce)  # let the rest of a burst arrive
-                conversation = await Conversation.get(conversation_id)
-        if conversation is None or not self._needs_answer(conversation, job):
-            if conversation is not None:
-                await deliver_pending(core=self.core, conversation=conversation)
-            REPLIES.labels("skipped").inc()
-            return
+        debounce = self.core.settings.reply_debounce_ms / 1000
+        if debounce:
+            conversation = await Conversation.get(conversation_id)
+            if conversation is None or not self._needs_answer(conversation, job):
+                await self._skip(conversation)
+                return
+            await asyncio.sleep(debounce)  # let the rest of a burst arrive
         started = time.perf_counter()
-        contact, history, blocks = await asyncio.gather(
-            Contact.get(conversation.contact_id),
+        # Everything the answer needs, in one round of reads.
+        conversation, contact, history, blocks = await asyncio.gather(
+            Conversation.get(conversation_id),
+            self._contact(job),
             latest_messages(conversation_id, limit=HISTORY_LIMIT),
             self.core.prompts.enabled(),
         )
+        if conversation is None or not self._needs_answer(conversation, job):
+            await self._skip(conversation)
+            return
+        if contact is None or contact.id != conversation.contact_id:
+            contact = await Contact.get(conversation.contact_id)
         settings = self.core.settings
         context = await build_model_context(
             conversation=conversation,

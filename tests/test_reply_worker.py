@@ -414,3 +414,25 @@ async def test_worker_survives_redis_losing_its_data_and_connections(
 
     assert (await conversation(cid)).answered_seq == second.seq
     assert replies.user_texts(1)[-1] == "Second question"
+
+
+@pytest.mark.parametrize("named", ["another contact", "no contact", "garbage"])
+async def test_the_answer_is_for_the_conversations_own_contact_whatever_the_job_names(
+    core: Core, replies: ScriptedReplies, output: RecordingOutput, named: str
+) -> None:
+    other = await say(core, "hello", chat="chat-2")
+    other_conversation = await conversation(other.conversation_id)
+    question = await say(core, "Where is my parcel?")
+    await core.redis.delete(core.queue.stream)  # only the job below is left to answer
+    await core.queue.ensure_group()
+    contact_id = {
+        "another contact": str(other_conversation.contact_id),
+        "no contact": None,
+        "garbage": "not-an-id",
+    }[named]
+    await core.queue.enqueue(question.conversation_id, question.seq, contact_id=contact_id)
+    async with running_worker(core):
+        await eventually(lambda: drained(core))
+    [context] = replies.contexts
+    assert context.agent.external_user_id == "user-chat-1"
+    assert len(await ai_messages(question.conversation_id)) == 1
