@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,8 @@ class ReplyJob:
     seq: int  # the customer message that asked for a reply
     # Lets the worker read the contact together with the conversation (absent in old jobs).
     contact_id: str | None = None
+    # The dead consumer this job was taken from (see `claim_from_dead`).
+    claimed_from: str | None = None
     deliveries: int = 1
 
 
@@ -146,7 +149,7 @@ class ReplyQueue:
                 for entry_id, fields in claimed:
                     job = _decode(entry_id, fields) if fields else None
                     if job is not None:
-                        jobs.append(job)
+                        jobs.append(dataclasses.replace(job, claimed_from=name))
             if len(ids) >= int(info.get("pending", 0)):
                 await self._redis.xgroup_delconsumer(self.stream, self.group, name)
         return jobs

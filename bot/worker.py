@@ -45,6 +45,19 @@ _RELEASE_LOCK = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
+# A lock's value starts with its holder's consumer name, so a worker that takes over a dead
+# consumer's jobs also frees its chats at once instead of waiting out the lock's TTL.
+_BREAK_LOCK_OF = """
+local holder = redis.call('get', KEYS[1])
+if holder and string.sub(holder, 1, string.len(ARGV[1])) == ARGV[1] then
+  return redis.call('del', KEYS[1])
+end
+return 0
+"""
+
+
+def _lock_key(conversation_id: str) -> str:
+    return f"sb:lock:reply:{conversation_id}"
 
 
 def _answer_meta(reply: Reply) -> dict[str, Any]:
@@ -89,6 +102,13 @@ class ReplyWorker:
                     for job in await self.core.queue.claim_from_dead(
                         self.name, dead_after_ms=DEAD_CONSUMER_MS
                     ):
+                        if job.claimed_from:
+                            await self.core.redis.eval(
+                                _BREAK_LOCK_OF,
+                                1,
+                                _lock_key(job.conversation_id),
+                                f"{job.claimed_from} ",
+                            )
                         await self._spawn(job)
                 if now - last_reclaim > settings.reply_reclaim_idle_ms / 2000:
                     last_reclaim = now
@@ -164,8 +184,8 @@ class ReplyWorker:
 
     async def process(self, job: ReplyJob) -> None:
         """Answer one job (or see that it is already answered) and acknowledge it."""
-        token = uuid.uuid4().hex
-        lock_key = f"sb:lock:reply:{job.conversation_id}"
+        token = f"{self.name} {uuid.uuid4().hex}"
+        lock_key = _lock_key(job.conversation_id)
         # The chat's lock first, then one read: what is read under the lock is what counts.
         if not await self._acquire(lock_key, token):
             # Someone else is answering this chat; a fresh job comes back after them.

@@ -436,3 +436,24 @@ async def test_the_answer_is_for_the_conversations_own_contact_whatever_the_job_
     [context] = replies.contexts
     assert context.agent.external_user_id == "user-chat-1"
     assert len(await ai_messages(question.conversation_id)) == 1
+
+
+async def test_a_dead_workers_chat_lock_is_freed_with_its_jobs(
+    core: Core, replies: ScriptedReplies, output: RecordingOutput, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.worker.DEAD_CONSUMER_MS", 300)
+    question = await say(core, "Is anyone there?")
+    cid = question.conversation_id
+    await read_one(core, "worker-a")  # worker A takes the job, locks the chat and dies
+    await core.redis.set(f"sb:lock:reply:{cid}", "worker-a 1f2e", px=15_000)
+    # A lock that a live worker holds on another chat stays.
+    await core.redis.set("sb:lock:reply:other-chat", "worker-c 3d4c", px=15_000)
+    await asyncio.sleep(0.4)
+
+    async with running_worker(core):
+        # Well inside the 15 s the dead worker's lock would otherwise still hold the chat.
+        await eventually(lambda: drained(core), timeout=5)
+
+    [answer] = await ai_messages(cid)
+    assert answer.status is DeliveryStatus.SENT
+    assert await core.redis.get("sb:lock:reply:other-chat") == b"worker-c 3d4c"
