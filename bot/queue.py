@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,12 +123,19 @@ class ReplyQueue:
                 jobs.append(job)
         return jobs
 
-    async def claim_from_dead(self, consumer: str, *, dead_after_ms: int) -> list[ReplyJob]:
+    async def claim_from_dead(
+        self,
+        consumer: str,
+        *,
+        dead_after_ms: int,
+        known_dead: Callable[[str], bool] = lambda name: False,
+    ) -> list[ReplyJob]:
         """Take every job of consumers that stopped polling, and forget those consumers.
 
         A live worker polls the stream at least every second, so a consumer silent for
         `dead_after_ms` belonged to a process that died (killed mid-reply): its jobs need not
-        wait out the idle timeout of `reclaim`.
+        wait out the idle timeout of `reclaim`. Consumers `known_dead` says are gone are taken
+        at once (a Redis that restarted counts every consumer's silence from its restart).
         """
         try:
             consumers = await self._redis.xinfo_consumers(self.stream, self.group)
@@ -136,7 +144,9 @@ class ReplyQueue:
         jobs: list[ReplyJob] = []
         for info in consumers:
             name = _text(info["name"])
-            if name == consumer or int(info.get("idle", 0)) < dead_after_ms:
+            if name == consumer:
+                continue
+            if int(info.get("idle", 0)) < dead_after_ms and not known_dead(name):
                 continue
             pending = await self._redis.xpending_range(
                 self.stream, self.group, min="-", max="+", count=1000, consumername=name

@@ -34,6 +34,9 @@ from bot.types import Author, ConversationEvent, Mode
 HISTORY_LIMIT = 30
 # Live workers poll every half second; one silent this long is dead and its jobs are taken.
 DEAD_CONSUMER_MS = 10_000
+# How often a worker looks for dead ones: a restarted `serve` finds its predecessor dead
+# within about this long of DEAD_CONSUMER_MS passing (one XINFO call each time).
+DEAD_CHECK_INTERVAL_S = 1.0
 # The per-conversation reply lock lives this long unless its holder renews it: a worker
 # killed mid-answer blocks its chat for at most this long.
 LOCK_TTL_MS = 15_000
@@ -74,8 +77,39 @@ class Superseded(Exception):
     """The conversation left AI mode while its answer was being prepared."""
 
 
+def _pid_namespace() -> str:
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return "0"
+
+
 def consumer_name() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    """Host, PID namespace and PID of this process, and a random part."""
+    return f"{socket.gethostname()}-{_pid_namespace()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def consumer_is_gone(name: str) -> bool:
+    """True for a consumer of a process on this host that no longer exists.
+
+    Only a process in our own PID namespace can be checked (containers may share a host
+    name); anything else is left to the idle timeout.
+    """
+    parts = name.rsplit("-", 3)
+    if len(parts) != 4:
+        return False
+    host, namespace, pid, _ = parts
+    if host != socket.gethostname() or namespace != _pid_namespace() or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # it exists, as another user's process
+    return False
 
 
 class ReplyWorker:
@@ -97,10 +131,10 @@ class ReplyWorker:
             try:
                 await self.core.queue.ensure_group()
                 now = time.monotonic()
-                if now - last_dead_check > 5:
+                if now - last_dead_check > DEAD_CHECK_INTERVAL_S:
                     last_dead_check = now
                     for job in await self.core.queue.claim_from_dead(
-                        self.name, dead_after_ms=DEAD_CONSUMER_MS
+                        self.name, dead_after_ms=DEAD_CONSUMER_MS, known_dead=consumer_is_gone
                     ):
                         if job.claimed_from:
                             await self.core.redis.eval(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import sys
 from collections.abc import Callable
 
 import pytest
@@ -32,7 +33,7 @@ from bot.types import (
     MessageView,
     Mode,
 )
-from bot.worker import ReplyWorker
+from bot.worker import ReplyWorker, consumer_is_gone, consumer_name
 from tests.support import CHANNEL, RecordingOutput, eventually
 
 _message_ids = itertools.count(1)
@@ -457,3 +458,25 @@ async def test_a_dead_workers_chat_lock_is_freed_with_its_jobs(
     [answer] = await ai_messages(cid)
     assert answer.status is DeliveryStatus.SENT
     assert await core.redis.get("sb:lock:reply:other-chat") == b"worker-c 3d4c"
+
+
+async def test_jobs_of_a_process_that_no_longer_exists_are_taken_without_waiting(
+    core: Core,
+) -> None:
+    exited = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await exited.wait()
+    alive, gone = consumer_name(), consumer_name()
+    host_ns = alive.rsplit("-", 2)[0]
+    alive = f"{host_ns}-1-aaaaaa"  # PID 1 is always there
+    gone = f"{host_ns}-{exited.pid}-bbbbbb"
+    for chat, consumer in (("chat-alive", alive), ("chat-gone", gone)):
+        await say(core, "hello", chat=chat)
+        await read_one(core, consumer)
+
+    # Far inside the idle timeout: only the consumer whose process is gone counts as dead.
+    claimed = await core.queue.claim_from_dead(
+        "worker-b", dead_after_ms=60_000, known_dead=consumer_is_gone
+    )
+    assert [job.claimed_from for job in claimed] == [gone]
+    assert not consumer_is_gone(alive)
+    assert not consumer_is_gone(consumer_name())
