@@ -83,6 +83,12 @@ _STATUS_MAP: dict[str, DeliveryStatus] = {
 }
 _INBOUND_STATUSES = frozenset({"received", "receiving"})
 
+# Twilio's default opt-out handling: these keywords stop (and restart) messages to a sender,
+# and sending to a customer who opted out fails with OPTED_OUT.
+OPTED_OUT = 21610
+OPT_OUT_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+OPT_IN_KEYWORDS = frozenset({"START", "YES", "UNSTOP"})
+
 # What an operator should know about the error codes WhatsApp senders meet most.
 ERROR_HINTS: dict[int, str] = {
     63016: (
@@ -329,10 +335,11 @@ class _ApiHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
 
 
 class _SendError(Exception):
-    def __init__(self, error: str, *, retryable: bool) -> None:
+    def __init__(self, error: str, *, retryable: bool, code: int | None = None) -> None:
         super().__init__(error)
         self.error = error
         self.retryable = retryable
+        self.code = code
 
 
 class WhatsAppChannel(ChannelAdapter):
@@ -410,6 +417,8 @@ class WhatsAppChannel(ChannelAdapter):
                 if len(parts) > 1:
                     error = f"part {number} of {len(parts)}: {error}"
                 logger.warning("WhatsApp send to {} failed: {}", _mask(to), error)
+                if exc.code == OPTED_OUT:
+                    await self._set_opted_out(outbound.external_chat_id, True)
                 return DeliveryResult(
                     DeliveryStatus.FAILED,
                     provider_message_id=sids[-1] if sids else None,
@@ -475,6 +484,9 @@ class WhatsAppChannel(ChannelAdapter):
                 message = normalize(fields)
             except ValueError as exc:
                 raise HTTPException(400, f"not a WhatsApp message: {exc}") from None
+            keyword = message.text.strip().upper()
+            if keyword in OPT_OUT_KEYWORDS or keyword in OPT_IN_KEYWORDS:
+                await self._set_opted_out(message.external_user_id, keyword in OPT_OUT_KEYWORDS)
             try:
                 await self.context.handle_inbound(message)
             except Exception:
@@ -489,6 +501,11 @@ class WhatsAppChannel(ChannelAdapter):
             return _twiml()
 
         return router
+
+    async def _set_opted_out(self, chat_id: str, opted_out: bool) -> None:
+        """Nothing is sent to a customer who opted out, until they opt back in."""
+        logger.info("WhatsApp {} opted {}", _mask(chat_id), "out" if opted_out else "in")
+        await self.context.set_blocked(channel=CHANNEL, external_user_id=chat_id, blocked=opted_out)
 
     async def _verified_form(self, request: Request) -> dict[str, str]:
         """The form fields of a request Twilio signed; 403/400/413 with a reason otherwise."""
@@ -565,7 +582,7 @@ def _rest_failure(exc: Exception) -> _SendError:
     message = str(message).removeprefix("Unable to create record: ")
     retryable = isinstance(status, int) and (status == 429 or status >= 500)
     error = describe_error(code if code is not None else status, message)
-    return _SendError(error, retryable=retryable)
+    return _SendError(error, retryable=retryable, code=code if isinstance(code, int) else None)
 
 
 def _mask(to: str) -> str:

@@ -536,3 +536,31 @@ def test_normalize_keeps_one_canonical_number() -> None:
     assert message.display_name == "Renée"
     del form["MessageSid"]
     assert normalize(form).external_message_id == form["SmsSid"]
+
+
+async def test_a_customer_who_opted_out_gets_nothing_until_they_opt_back_in(
+    app: LiveApp, fake: FakeTwilio
+) -> None:
+    number = customer_number()
+
+    async def replies_failed(count: int) -> bool:
+        ai = [m for m in await replies_in(number) if m.author is Author.AI]
+        return sum(m.status is DeliveryStatus.FAILED for m in ai) >= count
+
+    # Twilio refuses: the customer opted out (outside our sight, e.g. on another platform).
+    fake.script(TwilioError.opted_out())
+    assert_twiml(await post(app, INBOUND, inbound_form(number, "hello?")))
+    await eventually(lambda: replies_failed(1), timeout=15)
+    # Further answers are not even tried.
+    assert_twiml(await post(app, INBOUND, inbound_form(number, "anyone?")))
+    await eventually(lambda: replies_failed(2), timeout=15)
+    assert [r.status for r in fake.requests] == [400]
+
+    assert_twiml(await post(app, INBOUND, inbound_form(number, "START")))
+    await answered(fake)
+    assert fake.sent()[0].to == f"whatsapp:{number}"
+
+    # STOP itself opts out: its answer is not sent either.
+    assert_twiml(await post(app, INBOUND, inbound_form(number, " stop ")))
+    await eventually(lambda: replies_failed(3), timeout=15)
+    assert len(fake.sent()) == 1

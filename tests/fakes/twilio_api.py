@@ -94,6 +94,10 @@ class TwilioError:
         )
 
     @classmethod
+    def opted_out(cls) -> TwilioError:
+        return cls(400, 21610, "Attempt to send to unsubscribed recipient")
+
+    @classmethod
     def invalid_to(cls, number: str = "") -> TwilioError:
         return cls(400, 21211, f"The 'To' number {number} is not a valid phone number.")
 
