@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
+import numpy as np
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import InMemoryVectorStore, VectorStore
@@ -217,15 +218,12 @@ class ChromaBackend:
 
     def search(self, vector: list[float], k: int, where: Where) -> list[tuple[Document, float]]:
         languages = where.languages if where.languages is not None else tuple(self.stores)
-        found: list[tuple[Document, float]] = []
-        for language in languages:
-            store = self.stores.get(language)
-            if store is None:
-                continue
-            hits = store.similarity_search_by_vector_with_relevance_scores(
-                vector, k=k, filter=self.chroma_filter(where)
-            )
-            found.extend((doc, 1.0 - float(distance)) for doc, distance in hits)
+        collections = [self.stores[lang]._collection for lang in languages if lang in self.stores]
+        if not collections:
+            return []
+        query = np.asarray([vector], dtype=np.float32)
+        chroma_where = self.chroma_filter(where)
+        found = [hit for c in collections for hit in _chroma_query(c, query, k, chroma_where)]
         found.sort(key=lambda item: item[1], reverse=True)
         return found[:k]
 
@@ -234,6 +232,28 @@ class ChromaBackend:
 
     def close(self) -> None:
         return None
+
+
+def _chroma_query(
+    collection: Any, query: np.ndarray, k: int, where: dict[str, Any] | None,
+) -> list[tuple[Document, float]]:
+    """Top-k of one Chroma collection as (Document, cosine similarity).
+
+    Straight to the collection rather than through LangChain's wrapper, which would
+    turn the vector into a list and back for nothing.
+    """
+    result = collection.query(
+        query_embeddings=query, n_results=k, where=where,
+        include=["documents", "metadatas", "distances"],
+    )
+    ids, texts = result["ids"][0], (result["documents"] or [[]])[0]
+    metas, distances = (result["metadatas"] or [[]])[0], (result["distances"] or [[]])[0]
+    return [
+        (Document(page_content=text, metadata=dict(meta or {}), id=chunk_id),
+         1.0 - float(distance))
+        for chunk_id, text, meta, distance in zip(ids, texts, metas, distances, strict=True)
+        if text is not None
+    ]
 
 
 class MemoryBackend(_LangChainBackend):

@@ -115,3 +115,13 @@ async def test_version_is_shared_through_redis(
         assert await kb.version() != version
     finally:
         other.close()
+
+
+async def test_query_vectors_are_cached_per_normalized_text(sample_kb: KnowledgeBase) -> None:
+    sample_kb.forget_query_vectors()
+    hits, misses = sample_kb.vector_cache_hits, sample_kb.vector_cache_misses
+    first = await sample_kb.search("How long is the warranty?")
+    again = await sample_kb.search("  how long is the WARRANTY  ")
+    other = await sample_kb.search("How long does shipping take?")
+    assert first == again and other != first
+    assert (sample_kb.vector_cache_hits - hits, sample_kb.vector_cache_misses - misses) == (1, 2)
