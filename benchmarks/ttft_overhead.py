@@ -165,8 +165,12 @@ class Sample:
     seen: float
 
 
-async def platform_samples(base: str, runs: int) -> list[Sample]:
-    """Widget messages to the running platform, a fresh chat every 20 messages."""
+async def platform_samples(base: str, runs: int, think_s: float) -> list[Sample]:
+    """Widget messages to the running platform, a fresh chat every 20 messages.
+
+    A customer reads an answer before writing again (`think_s`): the platform finishes
+    delivering one answer before the next question arrives, as it does in a real chat.
+    """
     samples: list[Sample] = []
     token = ""
     async with httpx.AsyncClient(base_url=base) as client:
@@ -185,10 +189,11 @@ async def platform_samples(base: str, runs: int) -> list[Sample]:
                 seen = time.perf_counter()
                 await frames_until(ws, is_ai_message)
             samples.append(Sample(sent, seen))
+            await asyncio.sleep(think_s)
     return samples
 
 
-async def bare_samples(base: str, runs: int) -> list[Sample]:
+async def bare_samples(base: str, runs: int, think_s: float) -> list[Sample]:
     samples: list[Sample] = []
     url = base.replace("http", "ws") + "/ws"
     for n in range(runs):
@@ -199,6 +204,7 @@ async def bare_samples(base: str, runs: int) -> list[Sample]:
             seen = time.perf_counter()
             await frames_until(ws, lambda f: f["type"] == "done")
         samples.append(Sample(sent, seen))
+        await asyncio.sleep(think_s)
     return samples
 
 
@@ -256,7 +262,7 @@ def report(platform: Timing, bare: Timing, first_token_ms: float) -> None:
     print(f"target p99(added) < 5 ms: {verdict}")
 
 
-async def run(runs: int, first_token_ms: float) -> None:
+async def run(runs: int, first_token_ms: float, think_ms: float) -> None:
     warmup = 10
     with tempfile.TemporaryDirectory() as tmp, fake_model(first_token_ms / 1000) as fake:
         port = free_port()
@@ -264,13 +270,15 @@ async def run(runs: int, first_token_ms: float) -> None:
         serve = [sys.executable, "-m", "bot", "serve"]
         async with process(serve, serve_env(Path(tmp), port, fake), f"{base}/health"):
             fake.calls()
-            platform = timing(await platform_samples(base, runs + warmup), fake.calls(), warmup)
+            samples = await platform_samples(base, runs + warmup, think_ms / 1000)
+            platform = timing(samples, fake.calls(), warmup)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         bare = [sys.executable, str(ROOT / "benchmarks" / "bare_app.py"), str(port), fake.base_url]
         async with process(bare, {}, f"{base}/health"):
             fake.calls()
-            floor = timing(await bare_samples(base, runs + warmup), fake.calls(), warmup)
+            samples = await bare_samples(base, runs + warmup, think_ms / 1000)
+            floor = timing(samples, fake.calls(), warmup)
     report(platform, floor, first_token_ms)
 
 
@@ -278,8 +286,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--first-token-ms", type=float, default=50.0)
+    parser.add_argument("--think-ms", type=float, default=200.0, help="pause between messages")
     args = parser.parse_args()
-    asyncio.run(run(args.runs, args.first_token_ms))
+    asyncio.run(run(args.runs, args.first_token_ms, args.think_ms))
 
 
 if __name__ == "__main__":
