@@ -26,8 +26,9 @@ class KBSettings(BaseSettings):
     chunk_size: int = Field(default=900, ge=100)
     chunk_overlap: int = Field(default=120, ge=0)
     embed_batch_size: int = Field(default=32, ge=1)
-    # OpenMP threads of the local model (unset: the engine's default, all cores). On a busy
-    # 2-core host 1 thread answers a query faster than 2 (docs/rag.md).
+    # OpenMP threads of the local model. Unset: chosen per call, all cores while they are
+    # free and 1 when other threads are runnable (2 threads sharing a busy core stall at
+    # every barrier: p99 ~1 s; docs/rag.md). A number fixes it.
     embed_threads: int | None = Field(default=None, ge=1)
     cache_ttl_seconds: int = Field(default=3600, ge=1)
     cache_prefix: str = "kb"
