@@ -453,7 +453,7 @@ async def test_a_dead_workers_chat_lock_is_freed_with_its_jobs(
 
     async with running_worker(core):
         # Well inside the 15 s the dead worker's lock would otherwise still hold the chat.
-        await eventually(lambda: drained(core), timeout=5)
+        await eventually(lambda: drained(core), timeout=10)
 
     [answer] = await ai_messages(cid)
     assert answer.status is DeliveryStatus.SENT
