@@ -83,10 +83,10 @@ _STATUS_MAP: dict[str, DeliveryStatus] = {
 }
 _INBOUND_STATUSES = frozenset({"received", "receiving"})
 
-# Twilio's default opt-out handling: these keywords stop (and restart) messages to a sender,
-# and sending to a customer who opted out fails with OPTED_OUT.
+# Sending to a customer who opted out fails with OPTED_OUT; they opt back in with one of
+# Twilio's opt-in keywords. Opt-out keywords are left to Twilio: "cancel" or "end" is also
+# how a customer talks about an order, and only Twilio's refusal says they really opted out.
 OPTED_OUT = 21610
-OPT_OUT_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 OPT_IN_KEYWORDS = frozenset({"START", "YES", "UNSTOP"})
 
 # What an operator should know about the error codes WhatsApp senders meet most.
@@ -484,9 +484,8 @@ class WhatsAppChannel(ChannelAdapter):
                 message = normalize(fields)
             except ValueError as exc:
                 raise HTTPException(400, f"not a WhatsApp message: {exc}") from None
-            keyword = message.text.strip().upper()
-            if keyword in OPT_OUT_KEYWORDS or keyword in OPT_IN_KEYWORDS:
-                await self._set_opted_out(message.external_user_id, keyword in OPT_OUT_KEYWORDS)
+            if message.text.strip().upper() in OPT_IN_KEYWORDS:
+                await self._set_opted_out(message.external_user_id, False)
             try:
                 await self.context.handle_inbound(message)
             except Exception:
