@@ -172,12 +172,14 @@ async def widget_socket(
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool]], timeout: float = 10, interval: float = 0.05
+    check: Callable[[], Awaitable[bool]], timeout: float = 20, interval: float = 0.05
 ) -> None:
     """Wait until an async condition holds (for effects of background work).
 
     A check that fails an assertion has not held yet either (the document it reads may not
-    exist yet); the last such failure is the error if time runs out.
+    exist yet); the last such failure is the error if time runs out. The default timeout is
+    generous because CI machines stall now and then (a disk flush holding Valkey for
+    seconds); a passing check returns at once.
     """
     deadline = time.monotonic() + timeout
     while True:
