@@ -74,8 +74,13 @@ class KnowledgeBase:
     """
 
     def __init__(
-        self, *, backend: VectorBackend, embeddings: Embeddings, registry: Registry,
-        kb_settings: KBSettings | None = None, redis: Redis | None = None,
+        self,
+        *,
+        backend: VectorBackend,
+        embeddings: Embeddings,
+        registry: Registry,
+        kb_settings: KBSettings | None = None,
+        redis: Redis | None = None,
     ) -> None:
         self.backend = backend
         self.embeddings = embeddings
@@ -96,8 +101,12 @@ class KnowledgeBase:
 
     @classmethod
     def open(
-        cls, settings: Settings, *, kb_settings: KBSettings | None = None,
-        redis: Redis | None = None, embeddings: Embeddings | None = None,
+        cls,
+        settings: Settings,
+        *,
+        kb_settings: KBSettings | None = None,
+        redis: Redis | None = None,
+        embeddings: Embeddings | None = None,
     ) -> KnowledgeBase:
         """The knowledge base of these settings: Weaviate when WEAVIATE_URL is set, else Chroma
         under DATA_DIR/kb/chroma. The registry lives in DATA_DIR/kb/registry.sqlite3."""
@@ -109,13 +118,20 @@ class KnowledgeBase:
         backend: VectorBackend
         if settings.weaviate_url:
             backend = WeaviateBackend(
-                settings.weaviate_url, emb, collection=kbs.collection,
+                settings.weaviate_url,
+                emb,
+                collection=kbs.collection,
                 grpc_port=kbs.weaviate_grpc_port,
             )
         else:
             backend = ChromaBackend(root / "chroma", emb, collection=kbs.collection)
-        return cls(backend=backend, embeddings=emb, registry=Registry(root / "registry.sqlite3"),
-                   kb_settings=kbs, redis=redis)
+        return cls(
+            backend=backend,
+            embeddings=emb,
+            registry=Registry(root / "registry.sqlite3"),
+            kb_settings=kbs,
+            redis=redis,
+        )
 
     @property
     def vectorstore(self) -> VectorStore:
@@ -132,8 +148,9 @@ class KnowledgeBase:
     def list_documents(self) -> list[DocumentRecord]:
         return self.registry.documents()
 
-    async def ingest(self, source: str, *, tag: str | None = None,
-                     progress: bool = False) -> IngestReport:
+    async def ingest(
+        self, source: str, *, tag: str | None = None, progress: bool = False
+    ) -> IngestReport:
         from rag.ingest import ingest
 
         return await ingest(source, kb=self, tag=tag, progress=progress)
@@ -173,8 +190,13 @@ class KnowledgeBase:
     # ------------------------------------------------------------------ search
 
     async def search(
-        self, query: str, k: int = 5, language: str | None = None,
-        tags: Sequence[str] | None = None, *, min_relevance: float | None = None,
+        self,
+        query: str,
+        k: int = 5,
+        language: str | None = None,
+        tags: Sequence[str] | None = None,
+        *,
+        min_relevance: float | None = None,
         max_per_document: int = 2,
     ) -> list[Hit]:
         """The best `k` chunks; [] when even the best is below the relevance threshold.
@@ -196,8 +218,9 @@ class KnowledgeBase:
         if self.redis is not None:
             version = await self.version()
             digest = hashlib.sha256(
-                json.dumps([normalized, k, language, tag_tuple, threshold, max_per_document])
-                .encode()
+                json.dumps(
+                    [normalized, k, language, tag_tuple, threshold, max_per_document]
+                ).encode()
             ).hexdigest()[:32]
             cache_key = (
                 f"{self.kb_settings.cache_prefix}:{self.kb_settings.collection}:search:"
@@ -274,8 +297,13 @@ class KnowledgeBase:
             self._vectors.clear()
 
     def _search_sync(
-        self, query: str, k: int, language: str | None, tags: tuple[str, ...] | None,
-        threshold: float, max_per_document: int,
+        self,
+        query: str,
+        k: int,
+        language: str | None,
+        tags: tuple[str, ...] | None,
+        threshold: float,
+        max_per_document: int,
     ) -> list[Hit]:
         means = self._language_means()
         if not means:
@@ -308,19 +336,29 @@ class KnowledgeBase:
             if max_per_document > 0 and per_doc.get(doc_id, 0) >= max_per_document:
                 continue
             per_doc[doc_id] = per_doc.get(doc_id, 0) + 1
-            hits.append(Hit(
-                score=round(score, 5), similarity=round(similarity, 5), rank=round(rank, 5),
-                doc_id=doc_id, source=str(meta.get("source", "")),
-                title=str(meta.get("title", "")), text=doc.page_content,
-                language=str(meta.get("language", "")), tag=str(meta.get("tag", "")),
-                chunk_index=int(meta.get("chunk_index", 0)),
-            ))
+            hits.append(
+                Hit(
+                    score=round(score, 5),
+                    similarity=round(similarity, 5),
+                    rank=round(rank, 5),
+                    doc_id=doc_id,
+                    source=str(meta.get("source", "")),
+                    title=str(meta.get("title", "")),
+                    text=doc.page_content,
+                    language=str(meta.get("language", "")),
+                    tag=str(meta.get("tag", "")),
+                    chunk_index=int(meta.get("chunk_index", 0)),
+                )
+            )
             if len(hits) >= k:
                 break
         return hits
 
     def search_languages(
-        self, vector: list[float], k: int, wheres: Sequence[Where],
+        self,
+        vector: list[float],
+        k: int,
+        wheres: Sequence[Where],
     ) -> list[list[tuple[Any, float]]]:
         """The store's top-k for each filter (one per language), in order.
 
@@ -328,14 +366,17 @@ class KnowledgeBase:
         cores are idle, and the stores (Chroma's Rust core, a Weaviate round trip) run
         without the GIL. 100k chunks: ~13 ms one after the other, ~7 ms side by side.
         """
-        pending = [self._search_pool.submit(self.backend.search, vector, k, where)
-                   for where in wheres[1:]]
+        pending = [
+            self._search_pool.submit(self.backend.search, vector, k, where) for where in wheres[1:]
+        ]
         results = [self.backend.search(vector, k, wheres[0])] if wheres else []
         results.extend(future.result() for future in pending)
         return results
 
     def _backgrounds(
-        self, vector: np.ndarray, means: dict[str, tuple[np.ndarray, int]],
+        self,
+        vector: np.ndarray,
+        means: dict[str, tuple[np.ndarray, int]],
     ) -> tuple[dict[str, float], dict[str, float]]:
         """(relevance background, ranking background) of the query in each language.
 
@@ -347,8 +388,7 @@ class KnowledgeBase:
         """
         refs = self._reference_means()
         relevance = {
-            lang: float(vector @ refs.get(lang, mean))
-            for lang, (mean, _) in means.items()
+            lang: float(vector @ refs.get(lang, mean)) for lang, (mean, _) in means.items()
         }
         if not self.kb_settings.language_debias:
             overall = float(np.mean(list(relevance.values())))
