@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -61,7 +59,6 @@ OFF_TOPIC_PROBES = (
     "Как далеко до Луны?",
     "Объясни, как образуются чёрные дыры",
 )
-SECTION_CACHE_SIZE = 4096  # section vectors kept per process (1.5 KB each)
 # A hit must beat its document's noise floor by this much (measured on the sample base:
 # all 60 evaluation questions still answered, top-1 unchanged, every off-topic one refused).
 FLOOR_MARGIN = 0.01
@@ -82,9 +79,6 @@ class RagKnowledge:
         self._owned = True
         self._opening = asyncio.Lock()
         self._floors: tuple[str, dict[str, float]] | None = None  # (KB version, floors)
-        # Section text -> its passage vector: the same sections come back for similar questions.
-        self._sections: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._section_lock = threading.Lock()
 
     @classmethod
     def wrapping(cls, kb: KnowledgeBase) -> RagKnowledge:
@@ -150,7 +144,7 @@ class RagKnowledge:
         flat = [section for sections in split for section in sections]
         if len(flat) == len(texts):
             return texts
-        vectors = self._section_vectors(kb, flat)
+        vectors = kb.passage_vectors(flat)
         question = kb.query_vector(normalize_query(query))
         scores = vectors @ question
         focused: list[str] = []
@@ -160,19 +154,6 @@ class RagKnowledge:
             focused.append(sections[best])
             start += len(sections)
         return focused
-
-    def _section_vectors(self, kb: KnowledgeBase, sections: list[str]) -> np.ndarray:
-        with self._section_lock:
-            known = {text: self._sections[text] for text in sections if text in self._sections}
-        missing = list(dict.fromkeys(text for text in sections if text not in known))
-        if missing:
-            fresh = np.asarray(kb.embeddings.embed_documents(missing), dtype=np.float32)
-            known.update(zip(missing, fresh, strict=True))
-            with self._section_lock:
-                self._sections.update(zip(missing, fresh, strict=True))
-                while len(self._sections) > SECTION_CACHE_SIZE:
-                    self._sections.popitem(last=False)
-        return np.stack([known[text] for text in sections])
 
     def close(self) -> None:
         if self._kb is not None and self._owned:

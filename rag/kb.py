@@ -31,10 +31,44 @@ if TYPE_CHECKING:
 
 # Below this many chunks, a language's own mean vector is too noisy to rank by.
 _MIN_CHUNKS_FOR_CORPUS_MEAN = 10
-# Query vectors kept per process (1.5 KB each): a repeated question skips the model.
+# Vectors kept per process (1.5 KB each): a repeated question, or a passage shown again,
+# skips the model.
 QUERY_VECTOR_CACHE_SIZE = 1024
+PASSAGE_VECTOR_CACHE_SIZE = 4096
 _SPACES = re.compile(r"\s+")
 _EDGE_PUNCT = re.compile(r"^[\s\W_]+|[\s\W_]+$")
+
+
+class VectorCache:
+    """Text -> embedding, the least recently used dropped past `size`; thread-safe."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.hits = 0
+        self.misses = 0
+        self._lock = threading.Lock()
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def get(self, text: str) -> np.ndarray | None:
+        with self._lock:
+            vector = self._vectors.get(text)
+            if vector is None:
+                self.misses += 1
+                return None
+            self._vectors.move_to_end(text)
+            self.hits += 1
+            return vector
+
+    def put(self, text: str, vector: np.ndarray) -> None:
+        vector.setflags(write=False)  # shared by every caller of the cache
+        with self._lock:
+            self._vectors[text] = vector
+            while len(self._vectors) > self.size:
+                self._vectors.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._vectors.clear()
 
 
 @dataclass(frozen=True)
@@ -92,10 +126,8 @@ class KnowledgeBase:
         self._write_lock = asyncio.Lock()
         self._reference_lock = threading.Lock()
         self._references: dict[str, np.ndarray] | None = None
-        self._vector_lock = threading.Lock()
-        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self.vector_cache_hits = 0
-        self.vector_cache_misses = 0
+        self._query_vectors = VectorCache(QUERY_VECTOR_CACHE_SIZE)
+        self._passage_vectors = VectorCache(PASSAGE_VECTOR_CACHE_SIZE)
         # The per-language searches of one query run side by side (see _search_sync).
         self._search_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kb-search")
 
@@ -270,31 +302,51 @@ class KnowledgeBase:
             self._references = refs
             return refs
 
+    @property
+    def vector_cache_hits(self) -> int:
+        return self._query_vectors.hits
+
+    @property
+    def vector_cache_misses(self) -> int:
+        return self._query_vectors.misses
+
     def query_vector(self, query: str) -> np.ndarray:
         """The query's embedding as a float32 unit vector, from a per-process LRU when the
         same text was embedded lately. `search` passes the normalized query."""
-        with self._vector_lock:
-            cached = self._vectors.get(query)
-            if cached is not None:
-                self._vectors.move_to_end(query)
-                self.vector_cache_hits += 1
-                return cached
-            self.vector_cache_misses += 1
+        cached = self._query_vectors.get(query)
+        if cached is not None:
+            return cached
         if isinstance(self.embeddings, E5Embeddings):
             vector = self.embeddings.embed_query_array(query)
         else:
             vector = np.asarray(self.embeddings.embed_query(query), dtype=np.float32)
-        vector.setflags(write=False)  # shared by every caller of the cache
-        with self._vector_lock:
-            self._vectors[query] = vector
-            while len(self._vectors) > QUERY_VECTOR_CACHE_SIZE:
-                self._vectors.popitem(last=False)
+        self._query_vectors.put(query, vector)
         return vector
+
+    def passage_vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """Passage embeddings of `texts`, (n, dim) float32; each text is embedded once per
+        process while it stays among the recently used."""
+        known: dict[str, np.ndarray] = {}
+        missing: list[str] = []
+        for text in dict.fromkeys(texts):
+            vector = self._passage_vectors.get(text)
+            if vector is None:
+                missing.append(text)
+            else:
+                known[text] = vector
+        if missing:
+            if isinstance(self.embeddings, E5Embeddings):
+                fresh = self.embeddings.embed_array(missing)
+            else:
+                fresh = np.asarray(self.embeddings.embed_documents(missing), dtype=np.float32)
+            for text, vector in zip(missing, fresh, strict=True):
+                self._passage_vectors.put(text, vector)
+                known[text] = vector
+        return np.stack([known[text] for text in texts])
 
     def forget_query_vectors(self) -> None:
         """Empty the query-vector cache (benchmarks; a new model behind the same instance)."""
-        with self._vector_lock:
-            self._vectors.clear()
+        self._query_vectors.clear()
 
     def _search_sync(
         self,
