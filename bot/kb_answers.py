@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from bot.knowledge import KnowledgeHit, KnowledgeSearch
+from bot.knowledge import KnowledgeHit, KnowledgeSearch, is_heading_path
 from bot.model_context import ModelContext
 from bot.replies import Reply, TokenSink
 from bot.types import Source
@@ -63,7 +63,7 @@ def readable(passage: str) -> str:
     the customer needs the section's question and flowing text (the document is cited).
     """
     paragraphs = [p.strip() for p in passage.strip().split("\n\n") if p.strip()]
-    if paragraphs and "\n" not in paragraphs[0] and " > " in paragraphs[0]:
+    if paragraphs and is_heading_path(paragraphs[0]):
         paragraphs[0] = paragraphs[0].rsplit(" > ", 1)[1]
     return "\n\n".join(_unwrap(p) for p in paragraphs)
 

@@ -160,14 +160,18 @@ class RagKnowledge:
             self._kb.close()
 
 
+def is_heading_path(paragraph: str) -> bool:
+    """A chunk's "Document > Section" line, which ingestion puts before a section's text."""
+    return "\n" not in paragraph and " > " in paragraph and len(paragraph) < 200
+
+
 def split_sections(text: str) -> list[str]:
     """The "Title > Heading" sections of a chunk (the whole text when it has none)."""
     sections: list[list[str]] = []
     for paragraph in (p.strip() for p in text.split("\n\n")):
         if not paragraph:
             continue
-        is_heading = "\n" not in paragraph and " > " in paragraph and len(paragraph) < 200
-        if is_heading or not sections:
+        if is_heading_path(paragraph) or not sections:
             sections.append([paragraph])
         else:
             sections[-1].append(paragraph)
