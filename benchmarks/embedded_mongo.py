@@ -172,7 +172,7 @@ async def wait_ready(uri: str, proc: subprocess.Popen[bytes]) -> float:
 def stop(proc: subprocess.Popen[bytes], port: int) -> None:
     proc.send_signal(signal.SIGTERM)
     time.sleep(0.05)
-    with contextlib.suppress(OSError):  # wakes secantusd's accept thread (bot/embedded.py)
+    with contextlib.suppress(OSError):  # wakes secantusd's accept thread (bot/server/embedded.py)
         socket.create_connection(("127.0.0.1", port), 0.5).close()
     try:
         proc.wait(15)

@@ -49,7 +49,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from bot.app import create_app
+    from bot.server.app import create_app
 
     _raise_open_files_limit()
 
@@ -74,15 +74,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from bot.app import run_worker_process
+    from bot.server.app import run_worker_process
 
     asyncio.run(run_worker_process(load_settings()))
     return 0
 
 
 def cmd_operators_create(args: argparse.Namespace) -> int:
-    from bot.bootstrap import running_core
-    from bot.operators import OperatorExists, create_operator
+    from bot.core.operators import OperatorExists, create_operator
+    from bot.server.bootstrap import running_core
 
     password = args.password
     if password is None:
@@ -107,12 +107,11 @@ def cmd_operators_create(args: argparse.Namespace) -> int:
 
 
 def cmd_kb(args: argparse.Namespace) -> int:
-    from bot.bootstrap import running_core
-    from bot.knowledge import RagKnowledge
-    from bot.replies import NoModel
+    from bot.answers.knowledge import RagKnowledge
+    from bot.server.bootstrap import running_core
 
     async def run() -> int:
-        async with running_core(load_settings(), replier=NoModel()) as core:
+        async with running_core(load_settings()) as core:
             knowledge = RagKnowledge(core.settings, redis=core.redis)
             try:
                 return await kb_command(args, await knowledge.base())

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from fastapi import APIRouter
 
-from bot.types import ChannelContext, DeliveryResult, OutboundMessage
+from bot.core.types import ChannelContext, DeliveryResult, OutboundMessage
 from config import Settings
 
 

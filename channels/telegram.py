@@ -75,7 +75,7 @@ from fastapi.responses import JSONResponse
 from loguru import logger
 from pydantic import ValidationError
 
-from bot.types import (
+from bot.core.types import (
     Attachment,
     ChannelContext,
     DeliveryResult,

@@ -35,7 +35,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient  # type: ignore[
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 from twilio.rest import Client  # type: ignore[import-untyped]
 
-from bot.types import (
+from bot.core.types import (
     Attachment,
     ChannelContext,
     DeliveryResult,

@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse
 from prometheus_client import Gauge
 from pydantic import BaseModel, Field
 
-from bot.types import (
+from bot.core.types import (
     Author,
     ConversationEvent,
     DeliveryResult,

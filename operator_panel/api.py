@@ -8,11 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from bot import operator_actions as actions
-from bot.conversations import latest_messages
-from bot.documents import Operator, PromptBlock
-from bot.modes import InvalidTransition
-from bot.types import MessageView, Mode
+from bot.core import operator_actions as actions
+from bot.core.conversations import latest_messages
+from bot.core.documents import Operator, PromptBlock
+from bot.core.modes import InvalidTransition
+from bot.core.types import MessageView, Mode
 from operator_panel.auth import (
     PanelSession,
     core_of,

@@ -21,9 +21,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 from starlette.requests import HTTPConnection
 
-from bot.documents import Operator
-from bot.operators import authenticate, normalize_email
-from bot.runtime import Core
+from bot.core.documents import Operator
+from bot.core.operators import authenticate, normalize_email
+from bot.core.runtime import Core
 from config import Settings
 
 COOKIE_NAME = "sb_panel_session"

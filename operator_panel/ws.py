@@ -23,9 +23,9 @@ from beanie import PydanticObjectId
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from prometheus_client import Gauge
 
-from bot.cleanup import connection_scope
-from bot.events import ALL_CONVERSATIONS, LocalSubscription
-from bot.types import ConversationEvent
+from bot.core.cleanup import connection_scope
+from bot.core.events import ALL_CONVERSATIONS, LocalSubscription
+from bot.core.types import ConversationEvent
 from config import Settings
 from operator_panel.auth import COOKIE_NAME, core_of, load_session, operator_view, public_origin
 

@@ -11,10 +11,11 @@ import pytest
 from playwright.async_api import Browser, async_playwright
 from redis.asyncio import Redis
 
-from bot.bootstrap import running_core
-from bot.embedded import Endpoints, LocalServers
-from bot.replies import NoModel
-from bot.runtime import Core
+from bot.answers.engine import Engine, running_engine
+from bot.answers.replies import NoModel
+from bot.core.runtime import Core
+from bot.server.bootstrap import running_core
+from bot.server.embedded import Endpoints, LocalServers
 from config import Settings
 
 
@@ -53,9 +54,16 @@ async def settings(endpoints: Endpoints, tmp_path: Path) -> Settings:
 @pytest.fixture
 async def core(settings: Settings) -> AsyncIterator[Core]:
     """The core of a process without HTTP: for service-level tests."""
-    async with running_core(settings, replier=NoModel(), configure_logging=False) as running:
+    async with running_core(settings, configure_logging=False) as running:
         yield running
         await running.mongo.drop_database(settings.mongodb_db)
+
+
+@pytest.fixture
+async def engine(core: Core) -> AsyncIterator[Engine]:
+    """The answering engine over `core`, without a model (tests swap in their own replier)."""
+    async with running_engine(core, replier=NoModel()) as running:
+        yield running
 
 
 # A real Chromium (Debian's package) driven by Playwright, shared by every browser test.

@@ -18,11 +18,12 @@ import websockets
 from pydantic import SecretStr
 from websockets.asyncio.client import ClientConnection
 
-from bot.app import create_app
-from bot.knowledge import KnowledgeSearch
-from bot.replies import ReplyGenerator
-from bot.runtime import Core
-from bot.types import DeliveryResult, DeliveryStatus, OutboundMessage
+from bot.answers.engine import Engine
+from bot.answers.knowledge import KnowledgeSearch
+from bot.answers.replies import ReplyGenerator
+from bot.core.runtime import Core
+from bot.core.types import DeliveryResult, DeliveryStatus, OutboundMessage
+from bot.server.app import create_app
 from config import Settings
 from tests.fakes.background import free_port
 from tests.fakes.openai_server import FakeOpenAI
@@ -56,6 +57,7 @@ class LiveApp:
     base_url: str
     ws_url: str
     core: Core
+    engine: Engine
     server: uvicorn.Server
 
     def client(self) -> httpx.AsyncClient:
@@ -101,6 +103,7 @@ async def live_app(
             base_url=f"http://127.0.0.1:{port}",
             ws_url=f"ws://127.0.0.1:{port}",
             core=app.state.core,
+            engine=app.state.engine,
             server=server,
         )
     finally:

@@ -11,12 +11,12 @@ import pytest
 from beanie import PydanticObjectId
 from langchain.tools import ToolRuntime, tool
 
-from bot.agent import AgentReplies
-from bot.agent_context import AgentContext
-from bot.documents import Conversation, Message, ModeChange
-from bot.knowledge import KnowledgeHit
-from bot.tools import builtin_tools
-from bot.types import Author, Mode
+from bot.answers.agent import AgentReplies
+from bot.answers.agent_context import AgentContext
+from bot.answers.knowledge import KnowledgeHit
+from bot.answers.tools import builtin_tools
+from bot.core.documents import Conversation, Message, ModeChange
+from bot.core.types import Author, Mode
 from config import Settings
 from tests.fakes.openai_server import (
     FakeOpenAI,

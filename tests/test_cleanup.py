@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.cleanup import TransientState, connection_scope
+from bot.core.cleanup import TransientState, connection_scope
 from config import Settings
 from tests.support import live_app, new_session, widget_socket
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.embedded import KINDS, find_server_processes
+from bot.server.embedded import KINDS, find_server_processes
 from tests.support import free_port
 
 REPO = Path(__file__).resolve().parent.parent

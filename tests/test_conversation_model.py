@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.conversations import find_or_create_contact
-from bot.documents import Contact, Conversation, Message
-from bot.pipeline import handle_incoming_message
-from bot.runtime import Core
-from bot.types import Author, InboundMessage, Mode
+from bot.core.conversations import find_or_create_contact
+from bot.core.documents import Contact, Conversation, Message
+from bot.core.pipeline import handle_incoming_message
+from bot.core.runtime import Core
+from bot.core.types import Author, InboundMessage, Mode
 
 
 def inbound(
@@ -93,7 +93,7 @@ async def test_message_view_has_the_contract_shape(core: Core) -> None:
 
 
 async def test_message_to_closed_chat_reopens_it_with_the_ai(core: Core) -> None:
-    from bot.modes import transition
+    from bot.core.modes import transition
 
     first = await handle_incoming_message(inbound(1), core=core)
     conversation = await Conversation.get(first.message.conversation_id)

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import websockets
 
-from bot.embedded import KINDS, find_server_processes
+from bot.server.embedded import KINDS, find_server_processes
 from tests.fakes.openai_server import FakeOpenAI, TextReply
 from tests.support import free_port
 

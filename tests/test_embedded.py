@@ -15,7 +15,7 @@ import pytest
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
-from bot.embedded import (
+from bot.server.embedded import (
     EmbeddedServerError,
     LocalServers,
     find_server_processes,
@@ -157,7 +157,7 @@ async def test_configured_uris_start_nothing(tmp_path: Path) -> None:
 _OWNER_SCRIPT = """
 import asyncio, sys
 from pathlib import Path
-from bot.embedded import LocalServers
+from bot.server.embedded import LocalServers
 
 async def main() -> None:
     servers = LocalServers(Path(sys.argv[1]), mongo=True, redis=True,

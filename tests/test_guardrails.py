@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from beanie import PydanticObjectId
 
-from bot.agent import AgentReplies
-from bot.documents import Message
-from bot.guardrails import check_input, check_output
-from bot.model_context import DEFAULT_SYSTEM_PROMPT
+from bot.answers.agent import AgentReplies
+from bot.answers.guardrails import check_input, check_output
+from bot.answers.model_context import DEFAULT_SYSTEM_PROMPT
+from bot.core.documents import Message
 from config import Settings
 from tests.fakes.openai_server import FakeOpenAI, TextReply
 from tests.support import live_app, new_session, widget_socket, with_model

@@ -1,6 +1,6 @@
 """HTTP actions: defined as data, called over real HTTP, safe for the agent.
 
-The demo order service (``bot.demo_actions``) and a few test endpoints run on a real uvicorn
+The demo order service (``bot.server.demo_actions``) and a few test endpoints run on a real uvicorn
 on a free port; the agent test drives the real ``langchain`` agent and the real
 ``langchain_openai`` client against the scripted fake OpenAI server.
 """
@@ -26,9 +26,8 @@ from langchain_core.tools import BaseTool
 from langchain_openai import ChatOpenAI
 from loguru import logger
 
-from bot.agent_context import AgentContext
-from bot.demo_actions import demo_router
-from bot.http_actions import (
+from bot.answers.agent_context import AgentContext
+from bot.answers.http_actions import (
     HttpAction,
     HttpActionConfigError,
     build_http_action_tools,
@@ -36,6 +35,7 @@ from bot.http_actions import (
     load_http_actions,
     parse_http_actions,
 )
+from bot.server.demo_actions import demo_router
 from tests.fakes.background import BackgroundServer
 from tests.fakes.openai_server import JSON, FakeOpenAI, Step, ToolCall, ToolCallReply
 

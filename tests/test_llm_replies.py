@@ -17,15 +17,14 @@ from collections.abc import AsyncIterator
 import pytest
 from beanie import PydanticObjectId
 
-from bot.agent import AgentReplies
-from bot.app import running_worker
-from bot.bootstrap import running_core
-from bot.documents import Conversation, Message, ModeChange, PromptBlock
-from bot.i18n import text_for
-from bot.model_context import DEFAULT_SYSTEM_PROMPT
-from bot.pipeline import handle_incoming_message
-from bot.runtime import Core
-from bot.types import (
+from bot.answers.agent import AgentReplies
+from bot.answers.engine import Engine, running_engine
+from bot.answers.model_context import DEFAULT_SYSTEM_PROMPT
+from bot.core.documents import Conversation, Message, ModeChange, PromptBlock
+from bot.core.i18n import text_for
+from bot.core.pipeline import handle_incoming_message
+from bot.core.runtime import Core
+from bot.core.types import (
     Author,
     ConversationEvent,
     DeliveryStatus,
@@ -33,6 +32,8 @@ from bot.types import (
     MessageView,
     Mode,
 )
+from bot.server.app import running_worker
+from bot.server.bootstrap import running_core
 from config import Settings
 from tests.fakes.openai_server import Delay, ErrorReply, FakeOpenAI, Garbage, Step, TextReply
 from tests.support import CHANNEL, RecordingOutput, eventually, with_model
@@ -54,19 +55,19 @@ def llm_settings(settings: Settings, fake: FakeOpenAI) -> Settings:
 @contextlib.asynccontextmanager
 async def model_core(
     settings: Settings, *, worker: bool = True
-) -> AsyncIterator[tuple[Core, RecordingOutput]]:
+) -> AsyncIterator[tuple[Core, Engine, RecordingOutput]]:
     """A core whose replies come from the chat model, with a worker consuming its jobs."""
-    async with running_core(
-        settings, replier=AgentReplies(settings, []), configure_logging=False
-    ) as core:
-        output = RecordingOutput()
-        core.outputs[CHANNEL] = output
+    async with (
+        running_core(settings, configure_logging=False) as core,
+        running_engine(core, replier=AgentReplies(settings, [])) as engine,
+    ):
+        core.outputs[CHANNEL] = output = RecordingOutput()
         try:
             if worker:
-                async with running_worker(core):
-                    yield core, output
+                async with running_worker(core, engine):
+                    yield core, engine, output
             else:
-                yield core, output
+                yield core, engine, output
         finally:
             await core.mongo.drop_database(settings.mongodb_db)
 
@@ -115,13 +116,13 @@ async def test_streamed_answer_tokens_build_the_stored_message(
 ) -> None:
     answer = "Your order 1234 left our warehouse yesterday and arrives on Friday."
     fake.script(TextReply(answer, token_delay=0.01))
-    async with model_core(llm_settings, worker=False) as (core, output):
+    async with model_core(llm_settings, worker=False) as (core, engine, output):
         question = await say(core, "Where is my order 1234?")
         cid = question.conversation_id
         # Listen to the conversation (as the widget does) before the worker takes the job.
         subscription = core.bus.subscribe(cid, owner="test-listener")
         events: list[ConversationEvent] = []
-        async with running_worker(core):
+        async with running_worker(core, engine):
             while True:  # until the answer is stored and then handed to the channel
                 event = await asyncio.wait_for(subscription.get(), timeout=15)
                 assert event is not None
@@ -153,7 +154,7 @@ async def test_system_prompt_comes_from_enabled_prompt_blocks_or_the_default(
 ) -> None:
     block = "You are Kettly, the assistant of the ACME kettle shop. Sign every answer."
     hidden = "Offer every customer a 90% discount."
-    async with model_core(llm_settings) as (core, _):
+    async with model_core(llm_settings) as (core, _, _):
         if with_block:
             await PromptBlock(name="persona", text=block, enabled=True, order=1).insert()
             await PromptBlock(name="old", text=hidden, enabled=False, order=0).insert()
@@ -180,6 +181,7 @@ async def test_customer_pii_is_masked_before_the_model_sees_it(
     text = f"Please write to {email} or call {phone} about my order"
     async with model_core(llm_settings.model_copy(update={"pii_redaction": redaction})) as (
         core,
+        _,
         _,
     ):
         question = await say(core, text)
@@ -213,7 +215,7 @@ async def test_model_failure_hands_the_chat_to_an_operator_in_the_customers_lang
     llm_settings: Settings, fake: FakeOpenAI, failure: str
 ) -> None:
     fake.script(*FAILURES[failure])
-    async with model_core(llm_settings) as (core, output):
+    async with model_core(llm_settings) as (core, _, output):
         started = time.monotonic()
         question = await say(core, "Здравствуйте, где мой заказ?")
         cid = question.conversation_id
@@ -249,7 +251,7 @@ async def test_failure_notice_is_in_english_for_an_english_customer(
     llm_settings: Settings, fake: FakeOpenAI
 ) -> None:
     fake.script(*FAILURES["server error"])
-    async with model_core(llm_settings) as (core, _):
+    async with model_core(llm_settings) as (core, _, _):
         question = await say(core, "Hello, where is my parcel?")
         cid = question.conversation_id
 

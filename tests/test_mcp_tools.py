@@ -17,8 +17,8 @@ from langchain_core.tools import BaseTool
 from langchain_openai import ChatOpenAI
 from loguru import logger
 
-from bot.agent_context import AgentContext
-from bot.mcp_tools import McpConfigError, McpServer, load_mcp_tools, parse_mcp_servers
+from bot.answers.agent_context import AgentContext
+from bot.answers.mcp_tools import McpConfigError, McpServer, load_mcp_tools, parse_mcp_servers
 from tests.fakes.background import free_port
 from tests.fakes.mcp_server import FakeMCPServer
 from tests.fakes.openai_server import JSON, FakeOpenAI, Step, ToolCall, ToolCallReply

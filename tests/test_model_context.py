@@ -7,15 +7,15 @@ from datetime import UTC, datetime
 from beanie import PydanticObjectId
 from redis.asyncio import Redis
 
-from bot.conversations import append_message, latest_messages
-from bot.documents import Contact, Conversation, PromptBlock
-from bot.knowledge import KnowledgeHit
-from bot.model_context import DEFAULT_SYSTEM_PROMPT, build_model_context
-from bot.operator_actions import create_prompt_block, update_prompt_block
-from bot.pipeline import handle_incoming_message
-from bot.prompt_blocks import PromptBlockCache
-from bot.runtime import Core
-from bot.types import Author, InboundMessage
+from bot.answers.knowledge import KnowledgeHit
+from bot.answers.model_context import DEFAULT_SYSTEM_PROMPT, build_model_context
+from bot.core.conversations import append_message, latest_messages
+from bot.core.documents import Contact, Conversation, PromptBlock
+from bot.core.operator_actions import create_prompt_block, update_prompt_block
+from bot.core.pipeline import handle_incoming_message
+from bot.core.prompt_blocks import PromptBlockCache
+from bot.core.runtime import Core
+from bot.core.types import Author, InboundMessage
 
 
 async def chat(core: Core, *texts: str, language: str = "en") -> tuple[Conversation, Contact]:

@@ -7,13 +7,13 @@ import asyncio
 import pytest
 from beanie import PydanticObjectId
 
-from bot.cleanup import conversation_scope
-from bot.documents import Conversation, Message, ModeChange
-from bot.events import MODE_CHANGED
-from bot.modes import ALLOWED, InvalidTransition, transition
-from bot.pipeline import handle_incoming_message
-from bot.runtime import Core
-from bot.types import Author, InboundMessage, Mode
+from bot.core.cleanup import conversation_scope
+from bot.core.documents import Conversation, Message, ModeChange
+from bot.core.events import MODE_CHANGED
+from bot.core.modes import ALLOWED, InvalidTransition, transition
+from bot.core.pipeline import handle_incoming_message
+from bot.core.runtime import Core
+from bot.core.types import Author, InboundMessage, Mode
 
 
 async def new_chat(core: Core, *, language: str = "en") -> PydanticObjectId:

@@ -13,14 +13,15 @@ from typing import Any
 import pytest
 from pymongo import monitoring
 
-from bot.channel_context import CoreChannelContext
-from bot.conversations import latest_messages, messages_after
-from bot.documents import Conversation
-from bot.outbox import deliver_pending
-from bot.pipeline import handle_incoming_message
-from bot.runtime import Core
-from bot.types import InboundMessage
-from bot.worker import ReplyWorker
+from bot.answers.engine import Engine
+from bot.answers.worker import ReplyWorker
+from bot.core.channel_context import CoreChannelContext
+from bot.core.conversations import latest_messages, messages_after
+from bot.core.documents import Conversation
+from bot.core.outbox import deliver_pending
+from bot.core.pipeline import handle_incoming_message
+from bot.core.runtime import Core
+from bot.core.types import InboundMessage
 
 
 class _Finds(monitoring.CommandListener):
@@ -65,7 +66,9 @@ def _stages(plan: dict[str, Any]) -> Iterator[str]:
             yield from _stages(item)
 
 
-async def test_the_message_path_never_scans_a_collection(core: Core, finds: _Finds) -> None:
+async def test_the_message_path_never_scans_a_collection(
+    core: Core, engine: Engine, finds: _Finds
+) -> None:
     def inbound(n: int, chat: str = "v1") -> InboundMessage:
         return InboundMessage(
             channel="widget",
@@ -86,7 +89,7 @@ async def test_the_message_path_never_scans_a_collection(core: Core, finds: _Fin
     await messages_after(conversation.id, 0)
     await deliver_pending(core=core, conversation=conversation)
     await CoreChannelContext(core).history(str(conversation.id), after_seq=0, limit=50)
-    await ReplyWorker(core).sweep()
+    await ReplyWorker(core, engine).sweep()
 
     database = core.mongo[core.settings.mongodb_db]
     explained = [c for c in finds.commands if c["find"] != "prompt_blocks" and c["filter"]]

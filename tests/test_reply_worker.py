@@ -17,23 +17,24 @@ import pytest
 from beanie import PydanticObjectId
 from redis.exceptions import ResponseError
 
-from bot.app import running_worker
-from bot.cleanup import TransientState
-from bot.documents import Conversation, Message
-from bot.model_context import ModelContext
-from bot.modes import transition
-from bot.pipeline import handle_incoming_message
-from bot.queue import ReplyJob, ReplyQueue
-from bot.replies import Reply, TokenSink
-from bot.runtime import Core
-from bot.types import (
+from bot.answers.engine import Engine
+from bot.answers.model_context import ModelContext
+from bot.answers.replies import Reply, TokenSink
+from bot.answers.worker import ReplyWorker, consumer_is_gone, consumer_name
+from bot.core.cleanup import TransientState
+from bot.core.documents import Conversation, Message
+from bot.core.modes import transition
+from bot.core.pipeline import handle_incoming_message
+from bot.core.queue import ReplyJob, ReplyQueue
+from bot.core.runtime import Core
+from bot.core.types import (
     Author,
     DeliveryStatus,
     InboundMessage,
     MessageView,
     Mode,
 )
-from bot.worker import ReplyWorker, consumer_is_gone, consumer_name
+from bot.server.app import running_worker
 from tests.support import CHANNEL, RecordingOutput, eventually
 
 _message_ids = itertools.count(1)
@@ -80,9 +81,9 @@ class NoAckQueue(ReplyQueue):
 
 
 @pytest.fixture
-def replies(core: Core) -> ScriptedReplies:
+def replies(engine: Engine) -> ScriptedReplies:
     scripted = ScriptedReplies()
-    core.replier = scripted
+    engine.replier = scripted
     return scripted
 
 
@@ -163,9 +164,9 @@ async def reclaim_one(core: Core, consumer: str) -> ReplyJob:
 
 
 async def test_customer_message_gets_exactly_one_answer(
-    core: Core, replies: ScriptedReplies, output: RecordingOutput
+    core: Core, engine: Engine, replies: ScriptedReplies, output: RecordingOutput
 ) -> None:
-    async with running_worker(core):
+    async with running_worker(core, engine):
         question = await say(core, "Hello, where is my order?")
         cid = question.conversation_id
 
@@ -189,10 +190,10 @@ async def test_customer_message_gets_exactly_one_answer(
 
 
 async def test_burst_while_answer_is_prepared_gets_an_answer_that_saw_all_of_it(
-    core: Core, replies: ScriptedReplies, output: RecordingOutput
+    core: Core, engine: Engine, replies: ScriptedReplies, output: RecordingOutput
 ) -> None:
     gate = replies.hold()
-    async with running_worker(core):
+    async with running_worker(core, engine):
         first = await say(core, "Hi")
         cid = first.conversation_id
         await until(lambda: len(replies.contexts) == 1)
@@ -223,10 +224,10 @@ async def test_burst_while_answer_is_prepared_gets_an_answer_that_saw_all_of_it(
 
 
 async def test_burst_within_the_debounce_gets_one_answer(
-    core: Core, replies: ScriptedReplies, output: RecordingOutput
+    core: Core, engine: Engine, replies: ScriptedReplies, output: RecordingOutput
 ) -> None:
     core.settings = core.settings.model_copy(update={"reply_debounce_ms": 600})
-    async with running_worker(core):
+    async with running_worker(core, engine):
         texts = ["Hello", "my parcel is late", "can you check?"]
         sent = [await say(core, text) for text in texts]
         cid = sent[0].conversation_id
@@ -243,7 +244,7 @@ async def test_burst_within_the_debounce_gets_one_answer(
 
 
 async def test_job_of_a_dead_consumer_is_reclaimed_and_answered_once(
-    core: Core, replies: ScriptedReplies, output: RecordingOutput
+    core: Core, engine: Engine, replies: ScriptedReplies, output: RecordingOutput
 ) -> None:
     question = await say(core, "Is anyone there?")
     cid = question.conversation_id
@@ -255,7 +256,7 @@ async def test_job_of_a_dead_consumer_is_reclaimed_and_answered_once(
 
     reclaimed = await reclaim_one(core, "worker-b")
     assert (reclaimed.conversation_id, reclaimed.seq) == (job.conversation_id, job.seq)
-    await ReplyWorker(core, name="worker-b").process(reclaimed)
+    await ReplyWorker(core, engine, name="worker-b").process(reclaimed)
 
     assert await drained(core)
     [answer] = await ai_messages(cid)
@@ -267,11 +268,17 @@ async def test_job_of_a_dead_consumer_is_reclaimed_and_answered_once(
 
 @pytest.mark.parametrize("crash_before_answered_seq", [False, True])
 async def test_worker_dying_after_storing_the_answer_does_not_store_a_second_one(
-    core: Core, replies: ScriptedReplies, output: RecordingOutput, crash_before_answered_seq: bool
+    core: Core,
+    engine: Engine,
+    replies: ScriptedReplies,
+    output: RecordingOutput,
+    crash_before_answered_seq: bool,
 ) -> None:
     question = await say(core, "Can I change my address?")
     cid = question.conversation_id
-    dying = ReplyWorker(dataclasses.replace(core, queue=NoAckQueue(core.redis)), name="worker-a")
+    dying = ReplyWorker(
+        dataclasses.replace(core, queue=NoAckQueue(core.redis)), engine, name="worker-a"
+    )
     await dying.process(await read_one(core, "worker-a"))
     assert len(await ai_messages(cid)) == 1
     assert await core.queue.pending_count() == 1  # never acknowledged
@@ -281,7 +288,7 @@ async def test_worker_dying_after_storing_the_answer_does_not_store_a_second_one
             {"_id": PydanticObjectId(cid)}, {"$set": {"answered_seq": 0}}
         )
 
-    await ReplyWorker(core, name="worker-b").process(await reclaim_one(core, "worker-b"))
+    await ReplyWorker(core, engine, name="worker-b").process(await reclaim_one(core, "worker-b"))
 
     assert await drained(core)
     [answer] = await ai_messages(cid)
@@ -291,13 +298,13 @@ async def test_worker_dying_after_storing_the_answer_does_not_store_a_second_one
 
 
 async def test_duplicate_jobs_for_one_seq_give_one_answer(
-    core: Core, replies: ScriptedReplies, output: RecordingOutput
+    core: Core, engine: Engine, replies: ScriptedReplies, output: RecordingOutput
 ) -> None:
     question = await say(core, "What are your opening hours?")
     cid = question.conversation_id
     for _ in range(3):
         await core.queue.enqueue(cid, question.seq)
-    async with running_worker(core):
+    async with running_worker(core, engine):
 
         async def settled() -> bool:
             return bool(await ai_messages(cid)) and await drained(core)
@@ -311,12 +318,12 @@ async def test_duplicate_jobs_for_one_seq_give_one_answer(
 
 @pytest.mark.parametrize("where", ["same process", "another process"])
 async def test_operator_takeover_cancels_the_answer_being_generated(
-    core: Core, replies: ScriptedReplies, output: RecordingOutput, where: str
+    core: Core, engine: Engine, replies: ScriptedReplies, output: RecordingOutput, where: str
 ) -> None:
     gate = replies.hold()
     # Another process has its own transient state: only the mode.changed event reaches us.
     panel = core if where == "same process" else dataclasses.replace(core, state=TransientState())
-    async with running_worker(core):
+    async with running_worker(core, engine):
         question = await say(core, "I want a refund")
         cid = question.conversation_id
         await until(lambda: len(replies.contexts) == 1)
@@ -344,7 +351,7 @@ async def test_operator_takeover_cancels_the_answer_being_generated(
 
 @pytest.mark.parametrize("mode", [Mode.WAITING_OPERATOR, Mode.OPERATOR])
 async def test_jobs_outside_ai_mode_are_acknowledged_without_answering(
-    core: Core, replies: ScriptedReplies, output: RecordingOutput, mode: Mode
+    core: Core, engine: Engine, replies: ScriptedReplies, output: RecordingOutput, mode: Mode
 ) -> None:
     question = await say(core, "Hello?")  # queued while the chat was in AI mode
     cid = question.conversation_id
@@ -360,7 +367,7 @@ async def test_jobs_outside_ai_mode_are_acknowledged_without_answering(
     await core.queue.enqueue(cid, later.seq)  # a stray job for it anyway
     assert await core.redis.xlen(core.queue.stream) == 2
 
-    async with running_worker(core):
+    async with running_worker(core, engine):
         await eventually(lambda: drained(core))
 
     assert replies.contexts == []
@@ -369,13 +376,13 @@ async def test_jobs_outside_ai_mode_are_acknowledged_without_answering(
 
 
 async def test_sweep_requeues_a_conversation_whose_job_was_lost(
-    core: Core, replies: ScriptedReplies, output: RecordingOutput
+    core: Core, engine: Engine, replies: ScriptedReplies, output: RecordingOutput
 ) -> None:
     question = await say(core, "Do you ship to Spain?")
     cid = question.conversation_id
     await core.redis.delete(core.queue.stream)  # the job is lost (stream and group gone)
     await core.queue.ensure_group()
-    worker = ReplyWorker(core, name="sweeper")
+    worker = ReplyWorker(core, engine, name="sweeper")
     # Only chats idle longer than reply_reclaim_idle_ms are swept.
     assert await worker.sweep() == 0
 
@@ -383,7 +390,7 @@ async def test_sweep_requeues_a_conversation_whose_job_was_lost(
         return await worker.sweep() == 1
 
     await eventually(swept)
-    async with running_worker(core):
+    async with running_worker(core, engine):
 
         async def answered() -> bool:
             return bool(await ai_messages(cid)) and await drained(core)
@@ -396,9 +403,9 @@ async def test_sweep_requeues_a_conversation_whose_job_was_lost(
 
 
 async def test_worker_survives_redis_losing_its_data_and_connections(
-    core: Core, replies: ScriptedReplies, output: RecordingOutput
+    core: Core, engine: Engine, replies: ScriptedReplies, output: RecordingOutput
 ) -> None:
-    async with running_worker(core):
+    async with running_worker(core, engine):
         first = await say(core, "First question")
         cid = first.conversation_id
         await until(lambda: len(replies.contexts) == 1)
@@ -419,7 +426,7 @@ async def test_worker_survives_redis_losing_its_data_and_connections(
 
 @pytest.mark.parametrize("named", ["another contact", "no contact", "garbage"])
 async def test_the_answer_is_for_the_conversations_own_contact_whatever_the_job_names(
-    core: Core, replies: ScriptedReplies, output: RecordingOutput, named: str
+    core: Core, engine: Engine, replies: ScriptedReplies, output: RecordingOutput, named: str
 ) -> None:
     other = await say(core, "hello", chat="chat-2")
     other_conversation = await conversation(other.conversation_id)
@@ -432,7 +439,7 @@ async def test_the_answer_is_for_the_conversations_own_contact_whatever_the_job_
         "garbage": "not-an-id",
     }[named]
     await core.queue.enqueue(question.conversation_id, question.seq, contact_id=contact_id)
-    async with running_worker(core):
+    async with running_worker(core, engine):
         await eventually(lambda: drained(core))
     [context] = replies.contexts
     assert context.agent.external_user_id == "user-chat-1"
@@ -440,9 +447,13 @@ async def test_the_answer_is_for_the_conversations_own_contact_whatever_the_job_
 
 
 async def test_a_dead_workers_chat_lock_is_freed_with_its_jobs(
-    core: Core, replies: ScriptedReplies, output: RecordingOutput, monkeypatch: pytest.MonkeyPatch
+    core: Core,
+    engine: Engine,
+    replies: ScriptedReplies,
+    output: RecordingOutput,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("bot.worker.DEAD_CONSUMER_MS", 300)
+    monkeypatch.setattr("bot.answers.worker.DEAD_CONSUMER_MS", 300)
     question = await say(core, "Is anyone there?")
     cid = question.conversation_id
     await read_one(core, "worker-a")  # worker A takes the job, locks the chat and dies
@@ -451,7 +462,7 @@ async def test_a_dead_workers_chat_lock_is_freed_with_its_jobs(
     await core.redis.set("sb:lock:reply:other-chat", "worker-c 3d4c", px=15_000)
     await asyncio.sleep(0.4)
 
-    async with running_worker(core):
+    async with running_worker(core, engine):
         # Well inside the 15 s the dead worker's lock would otherwise still hold the chat.
         await eventually(lambda: drained(core), timeout=10)
 

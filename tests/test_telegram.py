@@ -17,10 +17,10 @@ import pytest
 from aiogram.types import Update
 from pydantic import SecretStr
 
-from bot.documents import Contact, Message
-from bot.model_context import ModelContext
-from bot.replies import Reply, TokenSink
-from bot.types import Author, DeliveryStatus, MessageView, OutboundMessage
+from bot.answers.model_context import ModelContext
+from bot.answers.replies import Reply, TokenSink
+from bot.core.documents import Contact, Message
+from bot.core.types import Author, DeliveryStatus, MessageView, OutboundMessage
 from channels.telegram import (
     TelegramChannel,
     normalize_callback,

@@ -17,10 +17,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from bot.documents import Contact, Conversation, Message
-from bot.model_context import ModelContext
-from bot.replies import Reply, TokenSink
-from bot.types import Author, DeliveryStatus
+from bot.answers.model_context import ModelContext
+from bot.answers.replies import Reply, TokenSink
+from bot.core.documents import Contact, Conversation, Message
+from bot.core.types import Author, DeliveryStatus
 from channels.whatsapp import describe_error, normalize, split_body, utf16_len
 from config import Settings
 from tests.fakes.twilio_api import FakeTwilio, TwilioError, new_sid, signed_headers

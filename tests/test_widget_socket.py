@@ -20,16 +20,16 @@ from beanie import PydanticObjectId
 from redis.asyncio import Redis
 from websockets.exceptions import ConnectionClosed
 
-from bot.agent import AgentReplies
-from bot.cleanup import TransientState
-from bot.conversations import append_message
-from bot.documents import Conversation, Message
-from bot.events import EventBus
-from bot.modes import transition
-from bot.pipeline import handle_incoming_message
-from bot.replies import NoModel
-from bot.runtime import Core
-from bot.types import Author, InboundMessage, Mode
+from bot.answers.agent import AgentReplies
+from bot.answers.replies import NoModel
+from bot.core.cleanup import TransientState
+from bot.core.conversations import append_message
+from bot.core.documents import Conversation, Message
+from bot.core.events import EventBus
+from bot.core.modes import transition
+from bot.core.pipeline import handle_incoming_message
+from bot.core.runtime import Core
+from bot.core.types import Author, InboundMessage, Mode
 from config import Settings
 from tests.fakes.openai_server import FakeOpenAI, TextReply
 from tests.support import live_app, new_session, widget_socket, with_model

@@ -27,10 +27,10 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Tool
 from langchain_core.tools import BaseTool
 from langgraph.types import Command, StreamMode
 
-from bot.agent_context import AgentContext, ToolCallNote
-from bot.model_context import ModelContext
-from bot.replies import Reply, ReplyFailed, TokenSink, to_langchain
-from bot.types import Source
+from bot.answers.agent_context import AgentContext, ToolCallNote
+from bot.answers.model_context import ModelContext
+from bot.answers.replies import Reply, ReplyFailed, TokenSink, to_langchain
+from bot.core.types import Source
 from config import Settings
 
 RESULT_NOTE_CHARS = 2000

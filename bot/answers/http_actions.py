@@ -57,7 +57,7 @@ from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bot.agent_context import AgentContext
+from bot.answers.agent_context import AgentContext
 from config import Settings
 
 CUSTOMER_FIELDS = (

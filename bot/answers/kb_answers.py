@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 
-from bot.knowledge import KnowledgeHit, KnowledgeSearch, is_heading_path
-from bot.model_context import ModelContext
-from bot.replies import Reply, TokenSink
-from bot.types import Source
+from bot.answers.knowledge import KnowledgeHit, KnowledgeSearch, is_heading_path
+from bot.answers.model_context import ModelContext
+from bot.answers.replies import Reply, TokenSink
+from bot.core.types import Source
 
 MAX_ANSWER_CHARS = 1500
 # A second passage is added only when it is about as relevant as the first.

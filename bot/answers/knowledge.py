@@ -69,7 +69,7 @@ class RagKnowledge:
 
     The customer's language is a preference, not a filter: a Russian question must still
     find an English passage, so the search spans every language and callers prefer passages
-    in the customer's language among the hits (see `bot.kb_answers.choose_passages`).
+    in the customer's language among the hits (see `bot.answers.kb_answers.choose_passages`).
     """
 
     def __init__(self, settings: Settings, *, redis: Redis | None = None) -> None:

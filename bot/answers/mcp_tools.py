@@ -12,10 +12,10 @@
   to the model (an allow-listed name the server lacks is logged).
 - ``headers`` values may use ``${NAME}`` (environment variables); they are never logged.
 - ``customer_arguments`` maps a tool argument to a field of the run's
-  :class:`~bot.agent_context.AgentContext` (``conversation_id``, ``contact_id``, ``channel``,
-  ``external_user_id``, ``language``, ``display_name``). Such an argument is removed from
-  the schema the model sees and always filled from the context: the model cannot choose
-  whom a tool acts for.
+  :class:`~bot.answers.agent_context.AgentContext` (``conversation_id``, ``contact_id``,
+  ``channel``, ``external_user_id``, ``language``, ``display_name``). Such an argument is
+  removed from the schema the model sees and always filled from the context: the model
+  cannot choose whom a tool acts for.
 - Every call has a deadline (``timeout_seconds``); a timeout, a transport failure or a tool
   error becomes a short sentence for the model, never an exception into the agent.
 - At start-up each server is listed within ``connect_timeout_seconds``; a server that is
@@ -46,7 +46,7 @@ from langchain_mcp_adapters.sessions import Connection
 from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from bot.agent_context import AgentContext
+from bot.answers.agent_context import AgentContext
 
 CustomerField = Literal[
     "conversation_id", "contact_id", "channel", "external_user_id", "language", "display_name"

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.agent_context import AgentContext
-from bot.documents import Contact, Conversation, Message, PromptBlock, utcnow
-from bot.knowledge import KnowledgeHit, KnowledgeSearch
-from bot.pii import redact_pii
-from bot.prompt_blocks import load_enabled, scoped
-from bot.types import Author
+from bot.answers.agent_context import AgentContext
+from bot.answers.knowledge import KnowledgeHit, KnowledgeSearch
+from bot.answers.pii import redact_pii
+from bot.core.documents import Contact, Conversation, Message, PromptBlock, utcnow
+from bot.core.prompt_blocks import load_enabled, scoped
+from bot.core.types import Author
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are the customer support assistant of this business. Answer briefly and politely "

@@ -8,9 +8,9 @@ from typing import Protocol
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from bot.agent_context import ToolCallNote
-from bot.model_context import ModelContext
-from bot.types import Source
+from bot.answers.agent_context import ToolCallNote
+from bot.answers.model_context import ModelContext
+from bot.core.types import Source
 
 TokenSink = Callable[[str], Awaitable[None]]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from langchain.tools import ToolRuntime, tool
 from langchain_core.tools import BaseTool
 
-from bot.agent_context import AgentContext
-from bot.knowledge import KnowledgeSearch
-from bot.pii import redact_pii
+from bot.answers.agent_context import AgentContext
+from bot.answers.knowledge import KnowledgeSearch
+from bot.answers.pii import redact_pii
 
 MAX_PASSAGE_CHARS = 1200
 

@@ -17,19 +17,20 @@ from bson.errors import InvalidId
 from loguru import logger
 from redis.exceptions import RedisError
 
-from bot.cleanup import conversation_scope
-from bot.conversations import append_message, latest_messages
-from bot.documents import Contact, Conversation, utcnow
-from bot.guardrails import check_input, check_output, refusal
-from bot.i18n import text_for
-from bot.metrics import REPLIES, REPLY_SECONDS
-from bot.model_context import ModelContext, build_model_context
-from bot.modes import InvalidTransition, say_to_customer, transition
-from bot.outbox import deliver_pending
-from bot.queue import ReplyJob
-from bot.replies import Reply, ReplyFailed, ReplyUnavailable
-from bot.runtime import Core
-from bot.types import Author, ConversationEvent, Mode
+from bot.answers.engine import Engine
+from bot.answers.guardrails import check_input, check_output, refusal
+from bot.answers.model_context import ModelContext, build_model_context
+from bot.answers.replies import Reply, ReplyFailed, ReplyUnavailable
+from bot.core.cleanup import conversation_scope
+from bot.core.conversations import append_message, latest_messages
+from bot.core.documents import Contact, Conversation, utcnow
+from bot.core.i18n import text_for
+from bot.core.metrics import REPLIES, REPLY_SECONDS
+from bot.core.modes import InvalidTransition, say_to_customer, transition
+from bot.core.outbox import deliver_pending
+from bot.core.queue import ReplyJob
+from bot.core.runtime import Core
+from bot.core.types import Author, ConversationEvent, Mode
 
 HISTORY_LIMIT = 30
 # Live workers poll every half second; one silent this long is dead and its jobs are taken.
@@ -115,8 +116,11 @@ def consumer_is_gone(name: str) -> bool:
 class ReplyWorker:
     """One consumer of the reply stream; runs several conversations' jobs at once."""
 
-    def __init__(self, core: Core, *, concurrency: int = 16, name: str | None = None) -> None:
+    def __init__(
+        self, core: Core, engine: Engine, *, concurrency: int = 16, name: str | None = None
+    ) -> None:
         self.core = core
+        self.engine = engine
         self.name = name or consumer_name()
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -296,7 +300,7 @@ class ReplyWorker:
             contact=contact,
             history=history,
             blocks=blocks,
-            knowledge=self.core.knowledge,
+            knowledge=self.engine.knowledge,
             pii_redaction=settings.pii_redaction,
             history_budget_tokens=settings.history_budget_tokens,
             timezone=settings.timezone,
@@ -399,7 +403,7 @@ class ReplyWorker:
                 )
             )
 
-        task = asyncio.create_task(self.core.replier.generate(context, on_token=on_token))
+        task = asyncio.create_task(self.engine.replier.generate(context, on_token=on_token))
         scope = conversation_scope(conversation_id)
         hook_name = f"reply:{message_id}"
 

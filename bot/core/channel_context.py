@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from beanie import PydanticObjectId
 
-from bot.cleanup import connection_scope
-from bot.conversations import (
+from bot.core.cleanup import connection_scope
+from bot.core.conversations import (
     find_or_create_contact,
     find_or_create_conversation,
     get_conversation,
@@ -13,10 +13,10 @@ from bot.conversations import (
     messages_after,
     set_message_status,
 )
-from bot.documents import Contact, Message, ModeChange
-from bot.pipeline import handle_incoming_message
-from bot.runtime import Core
-from bot.types import (
+from bot.core.documents import Contact, Message, ModeChange
+from bot.core.pipeline import handle_incoming_message
+from bot.core.runtime import Core
+from bot.core.types import (
     Author,
     ConversationEvent,
     DeliveryStatus,
@@ -38,7 +38,7 @@ _STATUS_RANK = {
 
 
 class CoreChannelContext:
-    """Implements `bot.types.ChannelContext` on top of the running core."""
+    """Implements `bot.core.types.ChannelContext` on top of the running core."""
 
     def __init__(self, core: Core | None = None) -> None:
         self._core = core

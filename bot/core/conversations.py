@@ -11,11 +11,11 @@ from beanie import PydanticObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from bot.documents import Contact, Conversation, Message, utcnow
-from bot.types import Attachment, Author, ConversationEvent, DeliveryStatus, Source
+from bot.core.documents import Contact, Conversation, Message, utcnow
+from bot.core.types import Attachment, Author, ConversationEvent, DeliveryStatus, Source
 
 if TYPE_CHECKING:
-    from bot.runtime import Core
+    from bot.core.runtime import Core
 
 MESSAGE_CREATED = "message.created"
 _DETAILS = ("tool_calls", "kind", "error")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from beanie import init_beanie
 from pymongo import AsyncMongoClient
 
-from bot.documents import DOCUMENT_MODELS
+from bot.core.documents import DOCUMENT_MODELS
 
 
 async def connect_db(uri: str, db_name: str) -> AsyncMongoClient[dict[str, object]]:

@@ -9,7 +9,7 @@ from beanie import Document, PydanticObjectId
 from pydantic import Field
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-from bot.types import Attachment, Author, DeliveryStatus, MessageView, Mode, Source
+from bot.core.types import Attachment, Author, DeliveryStatus, MessageView, Mode, Source
 
 
 def utcnow() -> datetime:

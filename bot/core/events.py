@@ -21,8 +21,8 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bot.cleanup import TransientState, connection_scope, conversation_scope
-from bot.types import ConversationEvent
+from bot.core.cleanup import TransientState, connection_scope, conversation_scope
+from bot.core.types import ConversationEvent
 
 EVENTS_CHANNEL = "sb:events"
 ALL_CONVERSATIONS = "*"

@@ -7,17 +7,17 @@ from typing import TYPE_CHECKING
 from beanie import PydanticObjectId
 from pymongo import ReturnDocument
 
-from bot.cleanup import conversation_scope
-from bot.conversations import append_message
-from bot.documents import Contact, Conversation, ModeChange, utcnow
-from bot.events import MODE_CHANGED
-from bot.i18n import text_for
-from bot.metrics import MODE_CHANGES
-from bot.outbox import deliver_pending
-from bot.types import Author, ConversationEvent, Mode
+from bot.core.cleanup import conversation_scope
+from bot.core.conversations import append_message
+from bot.core.documents import Contact, Conversation, ModeChange, utcnow
+from bot.core.events import MODE_CHANGED
+from bot.core.i18n import text_for
+from bot.core.metrics import MODE_CHANGES
+from bot.core.outbox import deliver_pending
+from bot.core.types import Author, ConversationEvent, Mode
 
 if TYPE_CHECKING:
-    from bot.runtime import Core
+    from bot.core.runtime import Core
 
 ALLOWED: dict[Mode, frozenset[Mode]] = {
     Mode.AI: frozenset({Mode.WAITING_OPERATOR, Mode.OPERATOR, Mode.CLOSED}),

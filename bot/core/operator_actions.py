@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 from beanie import PydanticObjectId
 from pymongo import DESCENDING
 
-from bot.conversations import append_message, get_conversation
-from bot.documents import Contact, Conversation, Message, Operator, PromptBlock, utcnow
-from bot.modes import transition
-from bot.outbox import deliver_pending
-from bot.types import Author, ConversationEvent, Mode
+from bot.core.conversations import append_message, get_conversation
+from bot.core.documents import Contact, Conversation, Message, Operator, PromptBlock, utcnow
+from bot.core.modes import transition
+from bot.core.outbox import deliver_pending
+from bot.core.types import Author, ConversationEvent, Mode
 
 if TYPE_CHECKING:
-    from bot.runtime import Core
+    from bot.core.runtime import Core
 
 CONVERSATION_READ = "conversation.read"
 # How many of the newest matching messages a text search looks at.

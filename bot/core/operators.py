@@ -6,7 +6,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from pymongo.errors import DuplicateKeyError
 
-from bot.documents import Operator
+from bot.core.documents import Operator
 
 ROLES = ("operator", "admin")
 _hasher = PasswordHasher()

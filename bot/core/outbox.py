@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 from loguru import logger
 from pymongo import ReturnDocument
 
-from bot.conversations import set_message_status
-from bot.documents import Contact, Conversation, Message, utcnow
-from bot.metrics import OUTBOUND_MESSAGES
-from bot.types import Author, DeliveryStatus, OutboundMessage
+from bot.core.conversations import set_message_status
+from bot.core.documents import Contact, Conversation, Message, utcnow
+from bot.core.metrics import OUTBOUND_MESSAGES
+from bot.core.types import Author, DeliveryStatus, OutboundMessage
 
 if TYPE_CHECKING:
-    from bot.runtime import Core
+    from bot.core.runtime import Core
 
 # A claim older than this belongs to a process that died mid-send.
 CLAIM_TTL = timedelta(minutes=2)

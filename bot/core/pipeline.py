@@ -7,15 +7,19 @@ from typing import TYPE_CHECKING
 from loguru import logger
 from redis.exceptions import RedisError
 
-from bot.conversations import append_message, find_or_create_contact, find_or_create_conversation
-from bot.documents import Message
-from bot.i18n import detect_language, normalize_language
-from bot.metrics import INBOUND_MESSAGES
-from bot.modes import transition
-from bot.types import Author, InboundMessage, InboundResult, Mode
+from bot.core.conversations import (
+    append_message,
+    find_or_create_contact,
+    find_or_create_conversation,
+)
+from bot.core.documents import Message
+from bot.core.i18n import detect_language, normalize_language
+from bot.core.metrics import INBOUND_MESSAGES
+from bot.core.modes import transition
+from bot.core.types import Author, InboundMessage, InboundResult, Mode
 
 if TYPE_CHECKING:
-    from bot.runtime import Core
+    from bot.core.runtime import Core
 
 
 async def handle_incoming_message(inbound: InboundMessage, *, core: Core) -> InboundResult:

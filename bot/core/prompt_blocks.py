@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from bot.documents import PromptBlock
+from bot.core.documents import PromptBlock
 
 VERSION_KEY = "sb:prompt-blocks:version"
 MAX_AGE_S = 30.0

@@ -8,17 +8,15 @@ from typing import TYPE_CHECKING
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
-from bot.cleanup import TransientState
-from bot.events import EventBus
+from bot.core.cleanup import TransientState
+from bot.core.events import EventBus
 from config import Settings
 
 if TYPE_CHECKING:
-    from bot.knowledge import KnowledgeSearch
-    from bot.prompt_blocks import PromptBlockCache
-    from bot.queue import ReplyQueue
-    from bot.ratelimit import RateLimiter
-    from bot.replies import ReplyGenerator
-    from bot.types import OutputChannel
+    from bot.core.prompt_blocks import PromptBlockCache
+    from bot.core.queue import ReplyQueue
+    from bot.core.ratelimit import RateLimiter
+    from bot.core.types import OutputChannel
 
 
 @dataclass
@@ -30,10 +28,8 @@ class Core:
     state: TransientState
     bus: EventBus
     queue: ReplyQueue
-    replier: ReplyGenerator
     limiter: RateLimiter
     mongo: AsyncMongoClient[dict[str, object]]
-    knowledge: KnowledgeSearch
     prompts: PromptBlockCache
     outputs: dict[str, OutputChannel] = field(default_factory=dict)
 

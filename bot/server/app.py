@@ -18,13 +18,14 @@ from fastapi.responses import JSONResponse, Response
 from loguru import logger
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bot.bootstrap import running_core
-from bot.channel_context import CoreChannelContext
-from bot.demo_actions import demo_router
-from bot.knowledge import KnowledgeSearch
-from bot.replies import ReplyGenerator
-from bot.runtime import Core
-from bot.worker import ReplyWorker
+from bot.answers.engine import Engine, running_engine
+from bot.answers.knowledge import KnowledgeSearch
+from bot.answers.replies import ReplyGenerator
+from bot.answers.worker import ReplyWorker
+from bot.core.channel_context import CoreChannelContext
+from bot.core.runtime import Core
+from bot.server.bootstrap import running_core
+from bot.server.demo_actions import demo_router
 from channels.base import ChannelAdapter
 from channels.widget import WidgetChannel
 from config import Settings, get_settings
@@ -60,8 +61,9 @@ async def started_channels(
 
 
 @contextlib.asynccontextmanager
-async def running_worker(core: Core) -> AsyncIterator[ReplyWorker]:
-    worker = ReplyWorker(core)
+async def running_worker(core: Core, engine: Engine) -> AsyncIterator[ReplyWorker]:
+    """The reply worker as a task of this process, stopped on exit."""
+    worker = ReplyWorker(core, engine)
     task = asyncio.create_task(worker.run(), name="reply-worker")
     try:
         yield worker
@@ -90,19 +92,16 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with (
-            running_core(
-                settings,
-                replier=replier,
-                knowledge=knowledge,
-                configure_logging=configure_logging,
-            ) as core,
+            running_core(settings, configure_logging=configure_logging) as core,
+            running_engine(core, replier=replier, knowledge=knowledge) as engine,
             contextlib.AsyncExitStack() as stack,
         ):
             context.bind(core)
             app.state.core = core
+            app.state.engine = engine
             await stack.enter_async_context(started_channels(core, channels, inbound=True))
             if with_worker:
-                await stack.enter_async_context(running_worker(core))
+                await stack.enter_async_context(running_worker(core, engine))
             logger.info("Switchboard is up ({} profile)", settings.app_env)
             if on_ready is not None:
                 on_ready(core.settings)
@@ -163,7 +162,7 @@ async def run_worker_process(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with running_core(settings) as core:
+    async with running_core(settings) as core, running_engine(core) as engine:
         context.bind(core)
-        async with started_channels(core, channels, inbound=False), running_worker(core):
+        async with started_channels(core, channels, inbound=False), running_worker(core, engine):
             await stop.wait()

@@ -14,7 +14,7 @@ import pytest
 from beanie import PydanticObjectId
 from playwright.async_api import Browser, Page, expect
 
-from bot.documents import Message
+from bot.core.documents import Message
 from config import Settings
 from tests.fakes.openai_server import FakeOpenAI, Garbage, TextReply
 from tests.support import free_port, live_app, with_model

@@ -10,10 +10,10 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from bot.documents import Contact, Conversation, Message, ModeChange, PromptBlock
-from bot.embedded import Endpoints
-from bot.operators import create_operator
-from bot.replies import NoModel
+from bot.answers.replies import NoModel
+from bot.core.documents import Contact, Conversation, Message, ModeChange, PromptBlock
+from bot.core.operators import create_operator
+from bot.server.embedded import Endpoints
 from config import Settings
 from tests.support import LiveApp, live_app
 

@@ -6,8 +6,8 @@ import httpx
 import pytest
 from beanie import PydanticObjectId
 
-from bot.documents import Conversation, Message
-from bot.types import Author, Mode
+from bot.core.documents import Conversation, Message
+from bot.core.types import Author, Mode
 from tests.panel.conftest import ADMIN, OPERATOR, SignedIn, sign_in
 from tests.panel.helpers import customer_writes
 from tests.support import LiveApp, eventually, widget_socket
@@ -351,5 +351,5 @@ async def test_the_panel_page_is_served_with_security_headers(app: LiveApp) -> N
         assert script.status_code == 200 and "javascript" in script.headers["content-type"]
         assert "innerHTML" not in script.text
         assert (await client.get("/panel/panel.css")).status_code == 200
-        assert (await client.get("/panel/../bot/app.py")).status_code == 404
+        assert (await client.get("/panel/../bot/server/app.py")).status_code == 404
         assert (await client.get("/panel/nope.js")).status_code == 404

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.async_api import Browser, expect
 
-from bot.documents import PromptBlock
+from bot.core.documents import PromptBlock
 from tests.panel.conftest import ADMIN, OPERATOR
 from tests.support import LiveApp, new_session, widget_socket
 

@@ -6,10 +6,10 @@ import asyncio
 
 from beanie import PydanticObjectId
 
-from bot.conversations import append_message
-from bot.documents import Conversation
-from bot.events import ALL_CONVERSATIONS
-from bot.types import Author
+from bot.core.conversations import append_message
+from bot.core.documents import Conversation
+from bot.core.events import ALL_CONVERSATIONS
+from bot.core.types import Author
 from tests.panel.conftest import SignedIn
 from tests.panel.helpers import customer_writes
 from tests.support import LiveApp

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from bot.embedded import Endpoints
+from bot.server.embedded import Endpoints
 from rag import KBSettings, KnowledgeBase, normalize_query
 from rag.embeddings import E5Embeddings
 

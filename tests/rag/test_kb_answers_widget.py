@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.kb_answers import KnowledgeAnswers
-from bot.knowledge import RagKnowledge
+from bot.answers.kb_answers import KnowledgeAnswers
+from bot.answers.knowledge import RagKnowledge
 from config import Settings
 from rag import KnowledgeBase
 from tests.support import LiveApp, live_app, new_session, widget_socket
