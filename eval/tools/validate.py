@@ -19,7 +19,6 @@ import json
 import pathlib
 import re
 import sys
-import unicodedata
 from collections import Counter
 
 EVAL = pathlib.Path(__file__).resolve().parents[1]
@@ -134,11 +133,7 @@ def guardrails():
     print(f"guardrails: {len(cases)} cases, dev {len(dev)}, test {len(test)}")
 
 
-STOP = set("""the and for you your are can how what does with this that have from will not any there
-when which who why where into about also get got just like make need want they them then than
-чем что как это для или так все его она они при без уже ещё еще если мне меня мой моя мое мои
-вас ваш ваша ваше ваши нам нас нет есть был быть будет можно нужно надо тоже где когда какой
-какая какие какое сколько почему который которая которые чтобы потом после через только очень""".split())
+STOP = set(["the", "and", "for", "you", "your", "are", "can", "how", "what", "does", "with", "this", "that", "have", "from", "will", "not", "any", "there", "when", "which", "who", "why", "where", "into", "about", "also", "get", "got", "just", "like", "make", "need", "want", "they", "them", "then", "than", "чем", "что", "как", "это", "для", "или", "так", "все", "его", "она", "они", "при", "без", "уже", "ещё", "еще", "если", "мне", "меня", "мой", "моя", "мое", "мои", "вас", "ваш", "ваша", "ваше", "ваши", "нам", "нас", "нет", "есть", "был", "быть", "будет", "можно", "нужно", "надо", "тоже", "где", "когда", "какой", "какая", "какие", "какое", "сколько", "почему", "который", "которая", "которые", "чтобы", "потом", "после", "через", "только", "очень"])
 
 
 def words(text):
