@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from config import Settings, load_settings
@@ -146,6 +147,42 @@ async def kb_command(args: argparse.Namespace, kb: KnowledgeBase) -> int:
     return 0
 
 
+def cmd_contacts(args: argparse.Namespace) -> int:
+    import json
+
+    from bot.core.data_rights import ContactNotFound, erase_contact, export_contact
+    from bot.server.bootstrap import derived_caches, running_core
+
+    if args.contacts_command == "erase" and not args.yes and sys.stdin.isatty():
+        answer = input(f"Erase contact {args.id} and all its conversations for good? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing erased")
+            return 1
+
+    async def run() -> int:
+        async with running_core(load_settings()) as core:
+            if args.contacts_command == "erase":
+                core.derived_caches = derived_caches()
+            try:
+                if args.contacts_command == "export":
+                    data = await export_contact(core=core, contact_id=args.id, actor="cli")
+                    text = json.dumps(data, ensure_ascii=False, indent=2)
+                    if args.output:
+                        Path(args.output).write_text(text + "\n", encoding="utf-8")  # noqa: ASYNC240
+                    else:
+                        print(text)
+                    return 0
+                erased = await erase_contact(core=core, contact_id=args.id, actor="cli")
+            except ContactNotFound as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            counts = ", ".join(f"{n} {what}" for what, n in erased.as_dict().items())
+            print(f"erased contact {args.id}: {counts}")
+            return 0
+
+    return asyncio.run(run())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Switchboard")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -187,6 +224,16 @@ def build_parser() -> argparse.ArgumentParser:
     delete = kb_sub.add_parser("delete", help="remove a document and its chunks")
     delete.add_argument("id")
     kb.set_defaults(func=cmd_kb)
+
+    contacts = sub.add_parser("contacts", help="a contact's data: export or erase it")
+    contacts_sub = contacts.add_subparsers(dest="contacts_command", required=True)
+    export = contacts_sub.add_parser("export", help="all of a contact's data as JSON")
+    export.add_argument("id", help="the contact's id (the panel shows it)")
+    export.add_argument("--output", "-o", help="write to this file instead of stdout")
+    erase = contacts_sub.add_parser("erase", help="remove a contact and all its conversations")
+    erase.add_argument("id", help="the contact's id (the panel shows it)")
+    erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    contacts.set_defaults(func=cmd_contacts)
     return parser
 
 

@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     widget_message_rate: str = "30/minute"
     widget_max_text: int = Field(default=4000, ge=1)
     widget_token_ttl_days: int = Field(default=30, ge=1)
+    # Closed conversations older than this many days are deleted by the worker (unset: kept).
+    retention_days: int | None = Field(default=None, ge=1)
 
     @field_validator("mongodb_uri", "redis_url", "weaviate_url", "openai_base_url", mode="before")
     @classmethod

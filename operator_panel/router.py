@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from config import Settings
 from operator_panel.api import build_api_router
 from operator_panel.auth import build_auth_router
+from operator_panel.data_rights import build_data_rights_router
 from operator_panel.pages import build_pages_router
 from operator_panel.ws import build_ws_router
 
@@ -16,6 +17,7 @@ def build_router(settings: Settings) -> APIRouter:
     router = APIRouter()
     router.include_router(build_auth_router(settings))
     router.include_router(build_api_router())
+    router.include_router(build_data_rights_router())
     router.include_router(build_ws_router(settings))
     router.include_router(build_pages_router())
     return router

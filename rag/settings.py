@@ -37,3 +37,7 @@ class KBSettings(BaseSettings):
     http_timeout_seconds: float = Field(default=20.0, gt=0)
     max_sitemap_urls: int = Field(default=5000, ge=1)
     weaviate_grpc_port: int = Field(default=50051, ge=1, le=65535)
+
+    def search_cache_pattern(self) -> str:
+        """The Redis key pattern of cached searches (keyed by the customer's query text)."""
+        return f"{self.cache_prefix}:{self.collection}:search:*"

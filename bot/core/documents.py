@@ -185,7 +185,26 @@ class PromptBlock(Document):
         indexes = [IndexModel([("order", ASCENDING)])]
 
 
+class AuditEntry(Document):
+    """One data-rights action (export, erasure, retention purge): who, when, what, how much.
+
+    `subject` is a keyed hash of the contact id, never the id itself: the log proves that an
+    erasure happened without keeping what it erased (`bot.core.data_rights.contact_ref`).
+    """
+
+    action: str  # "contact.export", "contact.erase" or "retention.purge"
+    actor: str  # "cli", "operator:<id>" or "worker"
+    subject: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime = Field(default_factory=utcnow)
+
+    class Settings:
+        name = "audit_log"
+        indexes = [IndexModel([("created_at", DESCENDING)])]
+
+
 DOCUMENT_MODELS: list[type[Document]] = [
+    AuditEntry,
     Contact,
     Conversation,
     Message,

@@ -32,6 +32,9 @@ class Core:
     mongo: AsyncMongoClient[dict[str, object]]
     prompts: PromptBlockCache
     outputs: dict[str, OutputChannel] = field(default_factory=dict)
+    # Redis key patterns of caches keyed by what customers wrote (the knowledge base's search
+    # cache): dropped when a contact is erased. Set by the composition root.
+    derived_caches: tuple[str, ...] = ()
 
     def output(self, channel: str) -> OutputChannel | None:
         return self.outputs.get(channel)

@@ -23,8 +23,9 @@ from bot.answers.knowledge import KnowledgeSearch
 from bot.answers.replies import ReplyGenerator
 from bot.answers.worker import ReplyWorker
 from bot.core.channel_context import CoreChannelContext
+from bot.core.data_rights import run_retention
 from bot.core.runtime import Core
-from bot.server.bootstrap import running_core
+from bot.server.bootstrap import derived_caches, running_core
 from bot.server.demo_actions import demo_router
 from channels.base import ChannelAdapter
 from channels.widget import WidgetChannel
@@ -62,16 +63,19 @@ async def started_channels(
 
 @contextlib.asynccontextmanager
 async def running_worker(core: Core, engine: Engine) -> AsyncIterator[ReplyWorker]:
-    """The reply worker as a task of this process, stopped on exit."""
+    """The reply worker as a task of this process (with the retention purge), stopped on exit."""
     worker = ReplyWorker(core, engine)
     task = asyncio.create_task(worker.run(), name="reply-worker")
+    retention = asyncio.create_task(run_retention(core), name="retention")
     try:
         yield worker
     finally:
         await worker.stop()
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        retention.cancel()
+        for done in (task, retention):
+            with contextlib.suppress(asyncio.CancelledError):
+                await done
 
 
 def create_app(
@@ -97,6 +101,7 @@ def create_app(
             contextlib.AsyncExitStack() as stack,
         ):
             context.bind(core)
+            core.derived_caches = derived_caches()
             app.state.core = core
             app.state.engine = engine
             await stack.enter_async_context(started_channels(core, channels, inbound=True))

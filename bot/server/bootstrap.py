@@ -22,6 +22,17 @@ from config.logging import setup_logging
 from config.sentry import setup_sentry
 
 
+def derived_caches() -> tuple[str, ...]:
+    """Redis key patterns of caches keyed by customers' words, for `Core.derived_caches`.
+
+    Imported here, not at the top: the knowledge base's package takes seconds to import, and
+    only the processes that can erase a contact (the app, `contacts erase`) need this.
+    """
+    from rag.settings import KBSettings
+
+    return (KBSettings().search_cache_pattern(),)
+
+
 @contextlib.asynccontextmanager
 async def running_core(
     settings: Settings,

@@ -125,3 +125,19 @@ async def test_query_vectors_are_cached_per_normalized_text(sample_kb: Knowledge
     other = await sample_kb.search("How long does shipping take?")
     assert first == again and other != first
     assert (sample_kb.vector_cache_hits - hits, sample_kb.vector_cache_misses - misses) == (1, 2)
+
+
+async def test_cached_searches_match_the_pattern_erasure_drops(
+    cached_kb: tuple[KnowledgeBase, Redis, str], tmp_path: Path
+) -> None:
+    """A contact's erasure deletes `search_cache_pattern()` keys; the cache must use them."""
+    import fnmatch
+
+    kb, redis, _prefix = cached_kb
+    (tmp_path / "delivery.md").write_text(DELIVERY, encoding="utf-8")
+    await kb.ingest(str(tmp_path / "delivery.md"))
+    await kb.search("how long is delivery?")
+    pattern = kb.kb_settings.search_cache_pattern()
+    keys = [key.decode() async for key in redis.scan_iter(match=f"{_prefix}:*")]
+    searches = [key for key in keys if ":search:" in key]
+    assert searches and all(fnmatch.fnmatchcase(key, pattern) for key in searches)
