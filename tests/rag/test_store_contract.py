@@ -1,4 +1,9 @@
-"""One contract for every vector backend that runs here (Weaviate when WEAVIATE_URL is set)."""
+"""One contract for every vector backend: Chroma, memory, and Weaviate.
+
+Weaviate runs as the wire-level fake of tests/fakes/weaviate_server.py (the real
+weaviate-client and langchain-weaviate talk REST and gRPC to it), or as a real server when
+WEAVIATE_URL is set (gRPC on 50051, or WEAVIATE_GRPC_PORT).
+"""
 
 from __future__ import annotations
 
@@ -21,8 +26,20 @@ from rag.stores import (
     weaviate_connection_params,
     weaviate_filter,
 )
+from tests.fakes.weaviate_server import FakeWeaviate
 
 BACKENDS = ["chroma", "memory", "weaviate"]
+
+
+@pytest.fixture(scope="module")
+def weaviate_server() -> Iterator[tuple[str, int, FakeWeaviate | None]]:
+    """(REST URL, gRPC port, the fake or None for a real server)."""
+    url = os.environ.get("WEAVIATE_URL")
+    if url:
+        yield url, int(os.environ.get("WEAVIATE_GRPC_PORT", "50051")), None
+        return
+    with FakeWeaviate() as fake:
+        yield fake.url, fake.grpc_port, fake
 
 
 class _CountingEmbeddings(E5Embeddings):
@@ -36,7 +53,10 @@ class _CountingEmbeddings(E5Embeddings):
 
 
 @pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorBackend]:
+def backend(
+    request: pytest.FixtureRequest, tmp_path: Path,
+    weaviate_server: tuple[str, int, FakeWeaviate | None],
+) -> Iterator[VectorBackend]:
     emb = _CountingEmbeddings()
     made: VectorBackend
     if request.param == "chroma":
@@ -44,12 +64,17 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorBa
     elif request.param == "memory":
         made = MemoryBackend(emb)
     else:
-        url = os.environ.get("WEAVIATE_URL")
-        if not url:
-            pytest.skip("no Weaviate server here: set WEAVIATE_URL to run the contract on it")
-        made = WeaviateBackend(url, emb, collection=f"Contract{tmp_path.name.replace('-', '')}")
+        url, grpc_port, fake = weaviate_server
+        made = WeaviateBackend(
+            url, emb, collection=f"Contract{tmp_path.name.replace('-', '').replace('_', '')}",
+            grpc_port=grpc_port,
+        )
     yield made
     made.close()
+    if request.param == "weaviate" and weaviate_server[2] is not None:
+        fake = weaviate_server[2]
+        assert not fake.unhandled, f"the client called what the fake lacks: {fake.unhandled}"
+        assert not fake.errors, fake.errors
 
 
 Rows = tuple[list[str], list[str], list[list[float]], list[dict[str, object]]]
