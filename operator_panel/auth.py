@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import HTTPConnection
 
 from bot.core.documents import Operator
+from bot.core.operator_actions import announce_session_ended
 from bot.core.operators import authenticate, normalize_email
 from bot.core.runtime import Core
 from config import Settings
@@ -188,7 +189,12 @@ def build_auth_router(settings: Settings) -> APIRouter:
     async def logout(
         request: Request, session: Annotated[PanelSession, Depends(require_csrf)]
     ) -> Response:
-        await core_of(request).redis.delete(session.key)
+        core = core_of(request)
+        await core.redis.delete(session.key)
+        # Its open panel sockets, in any process, close now rather than at their next check.
+        await announce_session_ended(
+            core=core, operator_id=str(session.operator.id), session_key=session.key
+        )
         response = Response(status_code=204)
         response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="lax", secure=secure)
         return response
