@@ -107,6 +107,27 @@ def cmd_operators_create(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def cmd_operators_activation(args: argparse.Namespace) -> int:
+    from bot.core.documents import Operator
+    from bot.core.operator_actions import set_operator_active
+    from bot.core.operators import normalize_email
+    from bot.server.bootstrap import running_core
+
+    active = args.operators_command == "activate"
+
+    async def run() -> int:
+        async with running_core(load_settings()) as core:
+            found = await Operator.find_one(Operator.email == normalize_email(args.email))
+            if found is None:
+                print(f"error: no operator with e-mail {args.email}", file=sys.stderr)
+                return 1
+            await set_operator_active(core=core, operator_id=str(found.id), active=active)
+            print(f"{args.operators_command}d {found.email}")
+            return 0
+
+    return asyncio.run(run())
+
+
 def cmd_kb(args: argparse.Namespace) -> int:
     from bot.answers.knowledge import RagKnowledge
     from bot.server.bootstrap import running_core
@@ -214,6 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", choices=["operator", "admin"], default="operator")
     create.add_argument("--name", help="display name")
     create.set_defaults(func=cmd_operators_create)
+    for name, what in (("deactivate", "sign out everywhere"), ("activate", "allow again")):
+        toggle = operators_sub.add_parser(name, help=f"{name} an operator ({what})")
+        toggle.add_argument("--email", required=True)
+        toggle.set_defaults(func=cmd_operators_activation)
 
     kb = sub.add_parser("kb", help="manage the knowledge base")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True)

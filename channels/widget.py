@@ -85,7 +85,11 @@ class WidgetChannel(ChannelAdapter):
     # --- tokens -----------------------------------------------------------------------------
 
     def _secret(self) -> str:
-        return self.settings.jwt_secret.get_secret_value()
+        secret = self.settings.jwt_secret
+        if secret is None:
+            # The composition root fills in the installation's secret; never sign without one.
+            raise RuntimeError("JWT_SECRET is not set and no installation secret was made")
+        return secret.get_secret_value()
 
     def issue_token(self, visitor_id: str, conversation_id: str) -> str:
         now = datetime.now(UTC)
@@ -218,7 +222,7 @@ class WidgetConnection:
             try:
                 await self.send_history(after_seq)
             except LookupError:
-                await self.error("unauthorized", "this conversation no longer exists")
+                await self.error("unauthorized", "this conversation is not yours or is gone")
                 await self.ws.close(code=CLOSE_UNAUTHORIZED)
                 return
             await self._pump(subscription)
@@ -241,6 +245,13 @@ class WidgetConnection:
         return value
 
     async def send_history(self, after_seq: int | None) -> None:
+        # A token names its conversation, but only the visitor's own web chat may be opened
+        # with it, on every connect and every resume (never a Telegram or WhatsApp chat, nor
+        # another visitor's, whatever a leaked or forged token says).
+        if not await self.channel.context.owns_conversation(
+            self.conversation_id, channel=CHANNEL, external_chat_id=self.visitor_id
+        ):
+            raise LookupError("not this visitor's conversation")
         page = await self.channel.context.history(
             self.conversation_id, after_seq=after_seq, limit=HISTORY_PAGE
         )
@@ -308,7 +319,12 @@ class WidgetConnection:
             after = frame.get("after_seq")
             if not isinstance(after, int) or isinstance(after, bool) or after < 0:
                 raise WidgetError("bad_frame", "resume needs a non-negative integer after_seq")
-            await self.send_history(after)
+            try:
+                await self.send_history(after)
+            except LookupError:
+                await self.error("unauthorized", "this conversation is not yours or is gone")
+                await self.ws.close(code=CLOSE_UNAUTHORIZED)
+                raise WebSocketDisconnect(CLOSE_UNAUTHORIZED) from None
         else:
             raise WidgetError("bad_frame", f"unknown frame type {kind!r}")
 

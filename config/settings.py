@@ -73,8 +73,9 @@ class Settings(BaseSettings):
     twilio_api_base: str | None = None
 
     sentry_dsn: SecretStr | None = None
-    # Signs widget visitor tokens and operator sessions. The dev default is public knowledge.
-    jwt_secret: SecretStr = SecretStr("dev-secret-change-me-dev-secret-change-me")
+    # Signs widget visitor tokens. Unset outside prod: a random secret generated once per
+    # installation under DATA_DIR/secrets (`with_installation_secrets`); required in prod.
+    jwt_secret: SecretStr | None = Field(default=None, validate_default=True)
     pii_redaction: bool = True
 
     log_level: str = "INFO"
@@ -142,11 +143,18 @@ class Settings(BaseSettings):
 
     @field_validator("jwt_secret")
     @classmethod
-    def _real_secret_in_prod(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
-        if info.data.get("app_env") == "prod":
-            secret = value.get_secret_value()
-            if secret.lower() in _PLACEHOLDERS or len(secret) < 32:
+    def _real_secret_in_prod(
+        cls, value: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
+        secret = value.get_secret_value() if value is not None else ""
+        if secret.lower() in _PLACEHOLDERS:
+            if info.data.get("app_env") == "prod":
                 raise ValueError("must be a random secret of 32+ characters when APP_ENV=prod")
+            if value is not None:
+                # A well-known value is worse than none: none means a generated secret.
+                raise ValueError("must not be a placeholder; leave it unset to generate one")
+        elif info.data.get("app_env") == "prod" and len(secret) < 32:
+            raise ValueError("must be a random secret of 32+ characters when APP_ENV=prod")
         return value
 
     @property
@@ -162,6 +170,16 @@ class Settings(BaseSettings):
     @property
     def json_logs(self) -> bool:
         return self.log_json if self.log_json is not None else self.app_env == "prod"
+
+
+def with_installation_secrets(settings: Settings) -> Settings:
+    """`settings` with every unset generated secret filled in from `DATA_DIR/secrets`."""
+    if settings.jwt_secret is not None:
+        return settings
+    from config.secrets import installation_secret
+
+    secret = SecretStr(installation_secret(settings.data_dir, "jwt_secret"))
+    return settings.model_copy(update={"jwt_secret": secret})
 
 
 class SettingsError(SystemExit):

@@ -110,6 +110,28 @@ class PromptBlockUpdate(BaseModel):
     language: str | None = Field(default=None, max_length=16)
 
 
+class OperatorItem(BaseModel):
+    id: str
+    email: str
+    role: str
+    display_name: str | None = None
+    active: bool
+
+
+class OperatorList(BaseModel):
+    items: list[OperatorItem]
+
+
+def operator_item(operator: Operator) -> OperatorItem:
+    return OperatorItem(
+        id=str(operator.id),
+        email=operator.email,
+        role=operator.role,
+        display_name=operator.display_name,
+        active=operator.active,
+    )
+
+
 # Who may call: any signed-in operator; one with the CSRF token; an admin (CSRF checked too).
 Reader = Annotated[Operator, Depends(current_operator)]
 Writer = Annotated[PanelSession, Depends(require_csrf)]
@@ -236,6 +258,22 @@ def build_api_router() -> APIRouter:
             name=f"conversation_{name}",
         )
 
+    @router.get("/operators", response_model=OperatorList)
+    async def operators(operator: Reader) -> OperatorList:
+        if operator.role != "admin":
+            raise HTTPException(403, "only an admin may do this")
+        found = await Operator.find_all().sort("+email").to_list()
+        return OperatorList(items=[operator_item(o) for o in found])
+
+    for name, active in (("deactivate", False), ("activate", True)):
+        router.add_api_route(
+            f"/operators/{{operator_id}}/{name}",
+            _activation(active),
+            methods=["POST"],
+            response_model=OperatorItem,
+            name=f"operator_{name}",
+        )
+
     @router.get("/prompt-blocks", response_model=PromptBlockList)
     async def prompt_blocks(_: Reader) -> PromptBlockList:
         return PromptBlockList(items=[block_view(b) for b in await actions.list_prompt_blocks()])
@@ -311,4 +349,19 @@ def _mode_action(name: str) -> Any:
         return conversation_item(await actions.summary(conversation))
 
     endpoint.__name__ = f"conversation_{name}"
+    return endpoint
+
+
+def _activation(active: bool) -> Any:
+    async def endpoint(operator_id: str, request: Request, admin: Admin) -> OperatorItem:
+        if not active and operator_id == str(admin.id):
+            raise HTTPException(409, "an admin cannot deactivate their own account")
+        found = await actions.set_operator_active(
+            core=core_of(request), operator_id=operator_id, active=active
+        )
+        if found is None:
+            raise HTTPException(404, "no such operator")
+        return operator_item(found)
+
+    endpoint.__name__ = f"operator_{'activate' if active else 'deactivate'}"
     return endpoint

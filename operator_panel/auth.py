@@ -22,16 +22,17 @@ from pydantic import BaseModel, Field
 from starlette.requests import HTTPConnection
 
 from bot.core.documents import Operator
+from bot.core.operator_actions import announce_session_ended
 from bot.core.operators import authenticate, normalize_email
 from bot.core.runtime import Core
 from config import Settings
+from operator_panel.login_throttle import LoginThrottle
 
 COOKIE_NAME = "sb_panel_session"
 CSRF_HEADER = "X-CSRF-Token"
 SESSION_TTL_S = 12 * 3600
 SESSION_KEY = "sb:panel:session:"
 LOGIN_RATE_PER_IP = "20/minute"
-LOGIN_RATE_PER_EMAIL = "5/minute"
 
 
 class LoginRequest(BaseModel):
@@ -161,16 +162,25 @@ def build_auth_router(settings: Settings) -> APIRouter:
         core = core_of(request)
         client = request.client.host if request.client else "unknown"
         email = normalize_email(body.email)
-        # Every attempt counts per address; only failures count per e-mail, so an operator
-        # who signs in often is never locked out, and guessing one password is slow.
-        if not await core.limiter.allow(
-            "panel-login-ip", client, LOGIN_RATE_PER_IP, client=client
-        ) or await core.limiter.over("panel-login-email", email, LOGIN_RATE_PER_EMAIL):
-            raise HTTPException(429, "too many login attempts; try again in a minute")
+        # Every attempt counts per address; failures slow down that address's guesses at
+        # this e-mail (growing delays), never the owner signing in from elsewhere. Both are
+        # counted before the password is checked, so parallel guesses cannot slip past.
+        if not await core.limiter.allow("panel-login-ip", client, LOGIN_RATE_PER_IP, client=client):
+            raise HTTPException(
+                429, "too many login attempts; try again in a minute", {"Retry-After": "60"}
+            )
+        throttle = LoginThrottle(core.redis)
+        verdict = await throttle.begin(email, client)
+        if not verdict.allowed:
+            raise HTTPException(
+                429,
+                f"too many failed logins; try again in {verdict.retry_after_s} s",
+                {"Retry-After": str(verdict.retry_after_s)},
+            )
         operator = await authenticate(email=email, password=body.password)
         if operator is None:
-            await core.limiter.allow("panel-login-email", email, LOGIN_RATE_PER_EMAIL)
             raise HTTPException(401, "wrong e-mail or password")
+        await throttle.succeeded(email, client, verdict)
         session_id, csrf_token = await start_session(core, operator)
         response.set_cookie(
             COOKIE_NAME,
@@ -188,7 +198,12 @@ def build_auth_router(settings: Settings) -> APIRouter:
     async def logout(
         request: Request, session: Annotated[PanelSession, Depends(require_csrf)]
     ) -> Response:
-        await core_of(request).redis.delete(session.key)
+        core = core_of(request)
+        await core.redis.delete(session.key)
+        # Its open panel sockets, in any process, close now rather than at their next check.
+        await announce_session_ended(
+            core=core, operator_id=str(session.operator.id), session_key=session.key
+        )
         response = Response(status_code=204)
         response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="lax", secure=secure)
         return response

@@ -25,9 +25,17 @@ from prometheus_client import Gauge
 
 from bot.core.cleanup import connection_scope
 from bot.core.events import ALL_CONVERSATIONS, LocalSubscription
+from bot.core.operator_actions import SESSION_ENDED
 from bot.core.types import ConversationEvent
 from config import Settings
-from operator_panel.auth import COOKIE_NAME, core_of, load_session, operator_view, public_origin
+from operator_panel.auth import (
+    COOKIE_NAME,
+    PanelSession,
+    core_of,
+    load_session,
+    operator_view,
+    public_origin,
+)
 
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -51,6 +59,18 @@ def origin_allowed(settings: Settings, websocket: WebSocket) -> bool:
     return bool(host) and urlsplit(origin).netloc == host
 
 
+# Stands for "no event for a while": time to check that the session still exists.
+_RECHECK = ConversationEvent(type="session.recheck", conversation_id="")
+
+
+def _ends(event: ConversationEvent, session: PanelSession) -> bool:
+    """True when a session-ended event is about this socket's session."""
+    if event.data.get("operator_id") != str(session.operator.id):
+        return False
+    ended = event.data.get("session")
+    return ended is None or ended == session.key
+
+
 def event_frame(event: ConversationEvent) -> dict[str, Any]:
     frame: dict[str, Any] = dict(event.data)
     frame.update(type=event.type, conversation_id=event.conversation_id, seq=event.seq)
@@ -67,6 +87,7 @@ class OperatorConnection:
         self.core = core_of(websocket)
         self._send_lock = asyncio.Lock()
         self._typing_at: dict[str, float] = {}
+        self.session_id: str | None = None
 
     async def send_json(self, frame: dict[str, Any]) -> None:
         async with self._send_lock:
@@ -88,7 +109,8 @@ class OperatorConnection:
             await self.send_json(
                 {"type": "ready", "operator": operator_view(session.operator).model_dump()}
             )
-            await self._pump(subscription, session_id)
+            self.session_id = session_id
+            await self._pump(subscription, session)
         except (WebSocketDisconnect, RuntimeError):
             pass  # the panel went away mid-send
         finally:
@@ -96,9 +118,9 @@ class OperatorConnection:
             # Everything this socket held (its bus subscription first) goes in one place.
             await self.core.state.release(connection_scope(self.id))
 
-    async def _pump(self, subscription: LocalSubscription, session_id: str | None) -> None:
+    async def _pump(self, subscription: LocalSubscription, session: PanelSession) -> None:
         reader = asyncio.create_task(self._read_frames(), name=f"{self.id}-read")
-        writer = asyncio.create_task(self._forward(subscription, session_id), name=f"{self.id}-w")
+        writer = asyncio.create_task(self._forward(subscription, session), name=f"{self.id}-w")
         try:
             done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -111,20 +133,27 @@ class OperatorConnection:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
 
-    async def _forward(self, subscription: LocalSubscription, session_id: str | None) -> None:
+    async def _forward(self, subscription: LocalSubscription, session: PanelSession) -> None:
         while True:
             try:
                 event = await asyncio.wait_for(subscription.get(), SESSION_RECHECK_S)
             except TimeoutError:
-                if await load_session(self.core, session_id) is None:
-                    await self.ws.close(code=CLOSE_UNAUTHORIZED, reason="session ended")
-                    return
-                continue
+                event = None if subscription.closed else _RECHECK
             if event is None:
                 await self.ws.close(code=1012, reason="server restarting")
                 return
-            if event.type == "resync":
-                await self.send_json({"type": "resync"})
+            if event.type == SESSION_ENDED:
+                if _ends(event, session):
+                    await self.ws.close(code=CLOSE_UNAUTHORIZED, reason="session ended")
+                    return
+                continue  # another operator's sign-out: not for this panel
+            if event.type in ("resync", _RECHECK.type):
+                # A sign-out announced while events were lost is caught here.
+                if await load_session(self.core, self.session_id) is None:
+                    await self.ws.close(code=CLOSE_UNAUTHORIZED, reason="session ended")
+                    return
+                if event.type == "resync":
+                    await self.send_json({"type": "resync"})
             else:
                 await self.send_json(event_frame(event))
 

@@ -103,6 +103,16 @@ class CoreChannelContext:
             mode_seqs=mode_seqs,
         )
 
+    async def owns_conversation(
+        self, conversation_id: str, *, channel: str, external_chat_id: str
+    ) -> bool:
+        conversation = await get_conversation(conversation_id)
+        return (
+            conversation is not None
+            and conversation.channel == channel
+            and conversation.external_chat_id == external_chat_id
+        )
+
     async def subscribe(self, conversation_id: str, *, owner: str) -> Subscription:
         return self.core.bus.subscribe(conversation_id, owner=owner)
 

@@ -258,3 +258,42 @@ async def delete_prompt_block(*, core: Core, block_id: str) -> bool:
     await block.delete()
     await core.prompts.changed()
     return True
+
+
+# --- operator accounts and their sessions -----------------------------------------------------
+
+# Published when an operator's session (or every session, on deactivation) ends, so every
+# process closes the matching panel sockets at once. Its conversation id is no conversation's:
+# only all-conversation subscribers (panel sockets) hear it, and they never forward it.
+SESSION_ENDED = "operator.session_ended"
+SESSIONS_TOPIC = "operator-sessions"
+
+
+async def announce_session_ended(
+    *, core: Core, operator_id: str, session_key: str | None = None
+) -> None:
+    """Tell every process that one session (or, without a key, every session) of an operator
+    has ended."""
+    await core.bus.publish(
+        ConversationEvent(
+            type=SESSION_ENDED,
+            conversation_id=SESSIONS_TOPIC,
+            data={"operator_id": operator_id, "session": session_key},
+        )
+    )
+
+
+async def set_operator_active(*, core: Core, operator_id: str, active: bool) -> Operator | None:
+    """Activate or deactivate an operator; a deactivated one is signed out everywhere."""
+    if not PydanticObjectId.is_valid(operator_id):
+        return None
+    oid = PydanticObjectId(operator_id)
+    found = await Operator.get_pymongo_collection().update_one(
+        {"_id": oid}, {"$set": {"active": active}}
+    )
+    if found.matched_count == 0:
+        return None
+    operator = await Operator.get(oid)
+    if not active:
+        await announce_session_ended(core=core, operator_id=operator_id)
+    return operator

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from pymongo.errors import DuplicateKeyError
@@ -12,6 +15,9 @@ ROLES = ("operator", "admin")
 _hasher = PasswordHasher()
 # Verifying against this keeps a login for an unknown e-mail as slow as a wrong password.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
+# argon2 takes tens of milliseconds of CPU (it releases the GIL): off the event loop, and at
+# most two at once, so a burst of logins queues here instead of starving sockets and webhooks.
+_VERIFY_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="argon2")
 
 
 class OperatorExists(ValueError):
@@ -35,7 +41,9 @@ async def create_operator(
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     operator = Operator(
         email=email,
-        password_hash=_hasher.hash(password),
+        password_hash=await asyncio.get_running_loop().run_in_executor(
+            _VERIFY_POOL, _hasher.hash, password
+        ),
         role=role,
         display_name=display_name or email.split("@")[0],
     )
@@ -46,12 +54,23 @@ async def create_operator(
     return operator
 
 
+def _matches(password_hash: str, password: str) -> bool:
+    try:
+        return bool(_hasher.verify(password_hash, password))
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+async def verify_password(password_hash: str, password: str) -> bool:
+    """Check a password against its argon2 hash in a worker thread."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_VERIFY_POOL, _matches, password_hash, password)
+
+
 async def authenticate(*, email: str, password: str) -> Operator | None:
     """The active operator with these credentials, or None (same cost either way)."""
     operator = await Operator.find_one(Operator.email == normalize_email(email))
-    try:
-        _hasher.verify(operator.password_hash if operator else _DUMMY_HASH, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
+    if not await verify_password(operator.password_hash if operator else _DUMMY_HASH, password):
         return None
     if operator is None or not operator.active:
         return None

@@ -29,7 +29,7 @@ from bot.server.bootstrap import derived_caches, running_core
 from bot.server.demo_actions import demo_router
 from channels.base import ChannelAdapter
 from channels.widget import WidgetChannel
-from config import Settings, get_settings
+from config import Settings, get_settings, with_installation_secrets
 from operator_panel.router import build_router as build_panel_router
 
 
@@ -88,7 +88,7 @@ def create_app(
     on_ready: Callable[[Settings], None] | None = None,
 ) -> FastAPI:
     """The HTTP app. On the embedded default it also runs the reply worker in process."""
-    settings = settings or get_settings()
+    settings = with_installation_secrets(settings or get_settings())
     with_worker = settings.embedded if run_worker is None else run_worker
     context = CoreChannelContext()
     channels = build_channels(settings, context)
@@ -161,6 +161,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 async def run_worker_process(settings: Settings) -> None:
     """`python -m bot worker`: only the reply worker, with the channels' sending side."""
+    settings = with_installation_secrets(settings)
     context = CoreChannelContext()
     channels = build_channels(settings, context)
     stop = asyncio.Event()

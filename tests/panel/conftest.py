@@ -69,7 +69,7 @@ async def app(shared_app: LiveApp) -> LiveApp:
     for document in (Contact, Conversation, Message, ModeChange, PromptBlock):
         await document.get_pymongo_collection().delete_many({})
     redis = shared_app.core.redis
-    for pattern in ("sb:rl*", "sb:panel:*"):
+    for pattern in ("sb:rl*", "sb:panel:*", "sb:login:*"):
         async for key in redis.scan_iter(match=pattern):
             await redis.delete(key)
     return shared_app
