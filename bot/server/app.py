@@ -24,6 +24,7 @@ from bot.answers.replies import ReplyGenerator
 from bot.answers.worker import ReplyWorker
 from bot.core.channel_context import CoreChannelContext
 from bot.core.runtime import Core
+from bot.server.body_limits import BodyLimits
 from bot.server.bootstrap import running_core
 from bot.server.demo_actions import demo_router
 from channels.base import ChannelAdapter
@@ -116,6 +117,8 @@ def create_app(
         app.include_router(demo_router)
     _add_service_routes(app)
     _add_error_handlers(app)
+    # Outermost: sizes and nesting are checked before any route reads a byte of the body.
+    app.add_middleware(BodyLimits)
     return app
 
 
