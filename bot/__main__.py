@@ -146,7 +146,11 @@ def cmd_kb(args: argparse.Namespace) -> int:
 async def kb_command(args: argparse.Namespace, kb: KnowledgeBase) -> int:
     """One `kb` subcommand against an open knowledge base."""
     if args.kb_command == "ingest":
-        report = await kb.ingest(args.source, tag=args.tag, progress=sys.stderr.isatty())
+        try:
+            report = await kb.ingest(args.source, tag=args.tag, progress=sys.stderr.isatty())
+        except (OSError, ValueError) as exc:  # a missing path, an unreadable source
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         print(report.summary())
         for source, reason in report.failed:
             print(f"failed: {source}: {reason}", file=sys.stderr)

@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -81,7 +80,9 @@ from bot.core.types import (
     DeliveryResult,
     DeliveryStatus,
     InboundMessage,
+    InputRejected,
     OutboundMessage,
+    loads_bounded,
 )
 from channels.base import ChannelAdapter
 from config import Settings
@@ -603,7 +604,9 @@ class TelegramChannel(ChannelAdapter):
         if len(body) > MAX_BODY:
             raise HTTPException(413, "the update is too large")
         try:
-            data = json.loads(body)
+            data = loads_bounded(body)
+        except InputRejected as exc:
+            raise HTTPException(400, str(exc)) from None
         except ValueError:
             raise HTTPException(400, "the body is not JSON") from None
         if not isinstance(data, dict):

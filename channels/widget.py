@@ -14,20 +14,24 @@ from typing import Any, ClassVar
 import jwt
 from fastapi import APIRouter, HTTPException, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse
+from loguru import logger
 from prometheus_client import Gauge
 from pydantic import BaseModel, Field
 
 from bot.core.types import (
+    INT64_MAX,
     Author,
     ConversationEvent,
     DeliveryResult,
     DeliveryStatus,
     HistoryPage,
     InboundMessage,
+    InputRejected,
     MessageView,
     Mode,
     OutboundMessage,
     Subscription,
+    loads_bounded,
 )
 from channels.base import ChannelAdapter
 
@@ -38,6 +42,7 @@ HISTORY_PAGE = 50
 # Close codes in the 4000 range mirror HTTP: the widget drops its token on 4401.
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_BAD_REQUEST = 4400
+CLOSE_INTERNAL = 1011
 TYPING_INTERVAL_S = 2.0
 
 WIDGET_SOCKETS = Gauge("switchboard_widget_sockets", "Open widget WebSockets")
@@ -194,8 +199,13 @@ class WidgetConnection:
         self._send_lock = asyncio.Lock()
 
     async def send_json(self, frame: dict[str, Any]) -> None:
+        text = json.dumps(frame, ensure_ascii=False)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate echoed back (a bad client_id): escape it
+            text = json.dumps(frame)
         async with self._send_lock:
-            await self.ws.send_text(json.dumps(frame, ensure_ascii=False))
+            await self.ws.send_text(text)
 
     async def error(self, code: str, detail: str, client_id: str | None = None) -> None:
         frame = {"type": "error", "code": code, "detail": detail}
@@ -228,6 +238,11 @@ class WidgetConnection:
             await self._pump(subscription)
         except (WebSocketDisconnect, RuntimeError):
             pass  # the visitor went away mid-send
+        except Exception:
+            # Whatever went wrong, the widget gets a close frame (and reconnects), not a cut.
+            logger.exception("widget socket {} failed", self.id)
+            with contextlib.suppress(Exception):
+                await self.ws.close(code=CLOSE_INTERNAL, reason="internal error")
         finally:
             WIDGET_SOCKETS.dec()
             await ctx.release(self.id)
@@ -240,8 +255,8 @@ class WidgetConnection:
             value = int(raw)
         except ValueError:
             raise WidgetError("bad_request", "after_seq must be a whole number") from None
-        if value < 0:
-            raise WidgetError("bad_request", "after_seq must not be negative")
+        if not 0 <= value <= INT64_MAX:
+            raise WidgetError("bad_request", f"after_seq must be between 0 and {INT64_MAX}")
         return value
 
     async def send_history(self, after_seq: int | None) -> None:
@@ -300,7 +315,9 @@ class WidgetConnection:
         if len(raw) > self.channel.settings.widget_max_text * 4 + 1024:
             raise WidgetError("too_large", "frame is too large")
         try:
-            frame = json.loads(raw)
+            frame = loads_bounded(raw)
+        except InputRejected as exc:
+            raise WidgetError("bad_frame", str(exc)) from None
         except ValueError:
             raise WidgetError("bad_frame", "frames must be JSON objects") from None
         if not isinstance(frame, dict):
@@ -317,8 +334,10 @@ class WidgetConnection:
                 )
         elif kind == "resume":
             after = frame.get("after_seq")
-            if not isinstance(after, int) or isinstance(after, bool) or after < 0:
-                raise WidgetError("bad_frame", "resume needs a non-negative integer after_seq")
+            if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after <= INT64_MAX:
+                raise WidgetError(
+                    "bad_frame", f"resume needs an integer after_seq from 0 to {INT64_MAX}"
+                )
             try:
                 await self.send_history(after)
             except LookupError:

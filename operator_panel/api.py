@@ -13,6 +13,7 @@ from bot.core.conversations import latest_messages
 from bot.core.documents import Operator, PromptBlock
 from bot.core.modes import InvalidTransition
 from bot.core.types import MessageView, Mode
+from bot.core.wire import INT64_MAX
 from operator_panel.auth import (
     PanelSession,
     core_of,
@@ -206,7 +207,7 @@ def build_api_router() -> APIRouter:
     async def messages(
         conversation_id: str,
         _: Reader,
-        before_seq: Annotated[int | None, Query(ge=1)] = None,
+        before_seq: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None,
         limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = PAGE_DEFAULT,
     ) -> MessageList:
         found = await _summary(conversation_id)

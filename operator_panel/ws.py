@@ -21,12 +21,14 @@ from urllib.parse import urlsplit
 
 from beanie import PydanticObjectId
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from loguru import logger
 from prometheus_client import Gauge
 
 from bot.core.cleanup import connection_scope
 from bot.core.events import ALL_CONVERSATIONS, LocalSubscription
 from bot.core.operator_actions import SESSION_ENDED
 from bot.core.types import ConversationEvent
+from bot.core.wire import loads_bounded
 from config import Settings
 from operator_panel.auth import (
     COOKIE_NAME,
@@ -113,6 +115,11 @@ class OperatorConnection:
             await self._pump(subscription, session)
         except (WebSocketDisconnect, RuntimeError):
             pass  # the panel went away mid-send
+        except Exception:
+            # A close frame, never a cut: the panel reconnects and reloads.
+            logger.exception("operator socket {} failed", self.id)
+            with contextlib.suppress(Exception):
+                await self.ws.close(code=1011, reason="internal error")
         finally:
             OPERATOR_SOCKETS.dec()
             # Everything this socket held (its bus subscription first) goes in one place.
@@ -167,8 +174,8 @@ class OperatorConnection:
                 await self._error("bad_frame", "frames must be small JSON text")
                 continue
             try:
-                frame = json.loads(raw)
-            except ValueError:
+                frame = loads_bounded(raw)
+            except ValueError:  # InputRejected (too deep) included
                 frame = None
             if not isinstance(frame, dict):
                 await self._error("bad_frame", "frames must be JSON objects")

@@ -186,3 +186,20 @@ def test_kb_commands_ingest_list_and_delete(data_dir: Path, tmp_path: Path) -> N
     assert "1 document(s)" in kb("list").stdout
     missing = kb("delete", "no-such-id")
     assert missing.returncode == 1 and "no document" in missing.stderr
+
+
+def test_kb_ingest_of_a_missing_path_is_one_clear_line(data_dir: Path, tmp_path: Path) -> None:
+    nowhere = tmp_path / "no" / "such" / "path"
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "kb", "ingest", str(nowhere)],
+        cwd=REPO,
+        env=_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    # Like the other CLI errors: exit 1 and one line naming the path, no traceback.
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if "error" in line.lower()]
+    assert lines == [f"error: no such file, folder or URL: {nowhere}"], result.stderr
+    assert "Traceback" not in result.stderr

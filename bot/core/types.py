@@ -12,7 +12,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from bot.core.wire import INT64_MAX as INT64_MAX
+
+# Channels read wire limits through this module, the one of `bot` they may import.
+from bot.core.wire import MAX_JSON_DEPTH as MAX_JSON_DEPTH
+from bot.core.wire import InputRejected as InputRejected
+from bot.core.wire import loads_bounded as loads_bounded
+from bot.core.wire import storable
 
 
 class Author(StrEnum):
@@ -47,6 +55,12 @@ class Attachment(BaseModel):
     url: str | None = None
     mime_type: str | None = None
     name: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        # A provider's field can hold what BSON cannot (a 2**70 file size): keep it as text.
+        return storable(data) if isinstance(data, dict) else data
 
 
 class Source(BaseModel):
@@ -86,6 +100,13 @@ class InboundMessage(BaseModel):
     client_id: str | None = None
     sent_at: datetime | None = None
     raw: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        # Stored as given otherwise: a lone surrogate or an 8-byte-plus integer would make
+        # the database refuse the message, and the provider redeliver it forever.
+        return storable(data) if isinstance(data, dict) else data
 
 
 @dataclass(frozen=True, slots=True)

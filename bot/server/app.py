@@ -25,6 +25,7 @@ from bot.answers.worker import ReplyWorker
 from bot.core.channel_context import CoreChannelContext
 from bot.core.data_rights import run_retention
 from bot.core.runtime import Core
+from bot.server.body_limits import BodyLimits
 from bot.server.bootstrap import derived_caches, running_core
 from bot.server.demo_actions import demo_router
 from channels.base import ChannelAdapter
@@ -121,6 +122,8 @@ def create_app(
         app.include_router(demo_router)
     _add_service_routes(app)
     _add_error_handlers(app)
+    # Outermost: sizes and nesting are checked before any route reads a byte of the body.
+    app.add_middleware(BodyLimits)
     return app
 
 
