@@ -215,12 +215,43 @@ async def test_burst_while_answer_is_prepared_gets_an_answer_that_saw_all_of_it(
         "Order 1234, it has not arrived",
     ]
     assert replies.contexts[1].answering_through_seq == last.seq
+    assert replies.contexts[1].question == "I ordered a blue kettle\nOrder 1234, it has not arrived"
     answers = await ai_messages(cid)
     assert [a.text for a in sorted(answers, key=lambda m: m.seq)] == [
         "Answer number 1.",
         "Answer number 2.",
     ]
     assert all(a.status is DeliveryStatus.SENT for a in answers)
+
+
+async def test_a_message_sent_while_an_answer_is_generated_gets_its_own_answer(
+    core: Core, engine: Engine, replies: ScriptedReplies, output: RecordingOutput
+) -> None:
+    # A slow answer to a long question; the second question arrives while it is generated,
+    # so it is numbered before the first answer, which never answered it.
+    gate = replies.hold()
+    async with running_worker(core, engine):
+        first = await say(core, "My kettle arrived broken, the lid " * 20 + "what can I do?")
+        cid = first.conversation_id
+        await until(lambda: len(replies.contexts) == 1)
+        second = await say(core, "Also, can I pay by card?")
+        gate.set()
+
+        async def settled() -> bool:
+            return len(await ai_messages(cid)) == 2 and await drained(core)
+
+        await eventually(settled)
+
+    assert [c.question for c in replies.contexts] == [first.text, second.text]
+    answers = sorted(await ai_messages(cid), key=lambda m: m.seq)
+    assert [a.meta["answers"] for a in answers] == [[first.seq], [second.seq]]
+    assert answers[0].seq > second.seq  # numbered after the question it did not answer
+    # The model reads the second question after the first answer, as the last turn.
+    turns = replies.contexts[1].turns
+    assert (turns[-2].role, turns[-1].text) == ("assistant", second.text)
+    stored = await conversation(cid)
+    assert stored.mode is Mode.AI
+    assert stored.answered_seq == second.seq
 
 
 async def test_burst_within_the_debounce_gets_one_answer(

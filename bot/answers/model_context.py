@@ -60,16 +60,27 @@ class ModelContext:
     instructions: str = ""
     prompt_block_ids: list[str] = field(default_factory=list)
     built_at: datetime = field(default_factory=utcnow)
+    # Customer messages at or below this seq were answered before (the conversation's
+    # `answered_seq` when the context was built); the ones above it are this reply's.
+    answered_before_seq: int = 0
+
+    @property
+    def answering(self) -> list[Turn]:
+        """The customer turns this reply answers: every one no earlier answer covered.
+
+        Not merely the turns after the last answer: a message that arrived while the previous
+        answer was generated is numbered before that answer but was never answered by it.
+        """
+        return [t for t in self.turns if t.role == "user" and t.seq > self.answered_before_seq]
+
+    @property
+    def answering_seqs(self) -> list[int]:
+        return [turn.seq for turn in self.answering]
 
     @property
     def question(self) -> str:
-        """The customer's latest messages, the ones this reply answers."""
-        tail: list[str] = []
-        for turn in reversed(self.turns):
-            if turn.role != "user":
-                break
-            tail.append(turn.text)
-        return "\n".join(reversed(tail))
+        """The customer's messages this reply answers, oldest first."""
+        return "\n".join(turn.text for turn in self.answering)
 
 
 def _facts(
@@ -148,6 +159,11 @@ async def build_model_context(
         role = "user" if message.author is Author.CUSTOMER else "assistant"
         text = redact_pii(message.text) if pii_redaction and role == "user" else message.text
         all_turns.append(Turn(role=role, text=text, seq=message.seq))
+    # The model reads a chat in the order it was answered: an answer follows what it
+    # answered, so the messages no answer has covered yet come last, whatever their seq.
+    covered = conversation.answered_seq
+    open_turns = [t for t in all_turns if t.role == "user" and t.seq > covered]
+    all_turns = [t for t in all_turns if not (t.role == "user" and t.seq > covered)] + open_turns
 
     # Newest turns first into the budget; the rest are summarized.
     kept: list[Turn] = []
@@ -167,7 +183,10 @@ async def build_model_context(
         summary = summarize_turns(summary, dropped)
         if store_summary:
             await conversation.set(
-                {Conversation.summary: summary, Conversation.summary_seq: dropped[-1].seq}
+                {
+                    Conversation.summary: summary,
+                    Conversation.summary_seq: max(t.seq for t in dropped),
+                }
             )
 
     through = max(
@@ -187,6 +206,7 @@ async def build_model_context(
         language=language,
         answering_through_seq=through,
         agent=agent,
+        answered_before_seq=covered,
     )
     hits: list[KnowledgeHit] = []
     if knowledge is not None and partial.question:
@@ -218,4 +238,5 @@ async def build_model_context(
         summary=summary,
         instructions=instructions,
         prompt_block_ids=[str(block.id) for block in blocks],
+        answered_before_seq=covered,
     )

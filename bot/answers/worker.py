@@ -344,7 +344,8 @@ class ReplyWorker:
             external_id=f"reply:{conversation_id}:{context.answering_through_seq}",
             sources=reply.sources,
             message_id=message_id,
-            meta=_answer_meta(reply),
+            # What this answer answered, so a message it did not cover is never taken as done.
+            meta={**_answer_meta(reply), "answers": context.answering_seqs},
         )
         await Conversation.get_pymongo_collection().update_one(
             {"_id": conversation_id}, {"$max": {"answered_seq": context.answering_through_seq}}
