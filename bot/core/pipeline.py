@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 from loguru import logger
 from redis.exceptions import RedisError
 
+from bot.core import inbound_claims
 from bot.core.conversations import (
     append_message,
     find_or_create_contact,
     find_or_create_conversation,
 )
-from bot.core.documents import Message
 from bot.core.i18n import detect_language, normalize_language
 from bot.core.metrics import INBOUND_MESSAGES
 from bot.core.modes import transition
@@ -24,13 +24,18 @@ if TYPE_CHECKING:
 
 async def handle_incoming_message(inbound: InboundMessage, *, core: Core) -> InboundResult:
     """Dedup, find-or-create contact and conversation, persist, publish, route by mode."""
-    known = await Message.find_one(
-        {"channel": inbound.channel, "external_id": inbound.external_message_id}
-    )
+    known = await inbound_claims.claim(inbound.channel, inbound.external_message_id)
     if known is not None:
         INBOUND_MESSAGES.labels(inbound.channel, "duplicate").inc()
         return InboundResult(message=known.view(), created=False)
+    try:
+        return await _store_and_route(inbound, core=core)
+    except BaseException:
+        await inbound_claims.release(inbound.channel, inbound.external_message_id)
+        raise
 
+
+async def _store_and_route(inbound: InboundMessage, *, core: Core) -> InboundResult:
     language = normalize_language(inbound.language) or detect_language(inbound.text)
     contact = await find_or_create_contact(
         channel=inbound.channel,
