@@ -8,6 +8,7 @@ a test can act while an answer is being prepared.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import itertools
 import sys
@@ -522,3 +523,95 @@ async def test_jobs_of_a_process_that_no_longer_exists_are_taken_without_waiting
     assert [job.claimed_from for job in claimed] == [gone]
     assert not consumer_is_gone(alive)
     assert not consumer_is_gone(consumer_name())
+
+
+class FailingReplies(ScriptedReplies):
+    """A generator that fails on every call (a bug, a poison message)."""
+
+    async def generate(self, context: ModelContext, *, on_token: TokenSink) -> Reply:
+        self.contexts.append(context)
+        raise RuntimeError("the model client blew up")
+
+
+def dead_replies() -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("switchboard_replies_total", {"outcome": "dead"}) or 0.0
+
+
+async def system_notices(conversation_id: str) -> list[Message]:
+    return await Message.find(
+        Message.conversation_id == PydanticObjectId(conversation_id),
+        Message.author == Author.SYSTEM,
+    ).to_list()
+
+
+async def test_a_reply_that_keeps_failing_is_parked_for_an_operator(
+    core: Core, engine: Engine, output: RecordingOutput
+) -> None:
+    failing = FailingReplies()
+    engine.replier = failing
+    dead_before = dead_replies()
+    async with running_worker(core, engine):
+        question = await say(core, "Where is my order?")
+        cid = question.conversation_id
+
+        async def parked() -> bool:
+            return (await conversation(cid)).mode is Mode.WAITING_OPERATOR and await drained(core)
+
+        await eventually(parked, timeout=30)
+        tries = len(failing.contexts)
+        await asyncio.sleep(1)  # several reclaim rounds: nothing is tried again
+        assert len(failing.contexts) == tries
+
+    assert tries == core.settings.reply_max_attempts
+    [notice] = await system_notices(cid)
+    assert notice.meta["kind"] == "reply_dead"
+    assert "the model client blew up" in notice.meta["reason"]
+    assert notice.status is DeliveryStatus.SENT  # the customer is told
+    assert dead_replies() == dead_before + 1
+    assert await ReplyWorker(core, engine, name="sweeper").sweep() == 0
+    assert not await ai_messages(cid)
+
+
+async def test_a_message_whose_worker_dies_on_it_is_parked_not_retried_at_every_start(
+    core: Core, engine: Engine, replies: ScriptedReplies, output: RecordingOutput
+) -> None:
+    replies.hold()  # every answer hangs until its worker is gone (a hang, then a restart)
+    question = await say(core, "h " * 3000)
+    cid = question.conversation_id
+    for start in range(core.settings.reply_max_attempts):
+        worker = ReplyWorker(core, engine, name=f"start-{start}")
+        task = asyncio.create_task(worker.run())
+        await until(lambda n=start: len(replies.contexts) >= n + 1, timeout=30)
+        await worker.stop()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    async with running_worker(core, engine):
+
+        async def parked() -> bool:
+            return (await conversation(cid)).mode is Mode.WAITING_OPERATOR and await drained(core)
+
+        await eventually(parked, timeout=30)
+    assert len(replies.contexts) == core.settings.reply_max_attempts
+    assert [n.meta["kind"] for n in await system_notices(cid)] == ["reply_dead"]
+
+
+async def test_a_long_message_is_stored_whole_and_processed_in_part(
+    core: Core, engine: Engine, replies: ScriptedReplies, output: RecordingOutput
+) -> None:
+    text = "please help me " * 2000  # 30,000 characters
+    async with running_worker(core, engine):
+        question = await say(core, text)
+        cid = question.conversation_id
+
+        async def answered() -> bool:
+            return bool(await ai_messages(cid)) and await drained(core)
+
+        await eventually(answered)
+
+    stored = await Message.get(PydanticObjectId(question.id))
+    assert stored is not None and stored.text == text
+    assert stored.operator_view()["truncated"] == {"length": len(text), "limit": 4096}
+    assert replies.contexts[0].question == text[:4096].replace("\n", "")

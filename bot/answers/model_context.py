@@ -9,6 +9,7 @@ conversation, so the next reply does not redo the work.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +30,9 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 SUMMARY_TURN_CHARS = 160
 SUMMARY_MAX_CHARS = 2000
+# Below this much history text, masking it takes well under a millisecond: a thread hop
+# would cost more than it saves.
+INLINE_TEXT_CHARS = 8000
 
 
 def estimate_tokens(text: str) -> int:
@@ -128,6 +132,20 @@ def summarize_turns(previous: str | None, turns: list[Turn]) -> str:
     return summary[-SUMMARY_MAX_CHARS:]
 
 
+def _turns(history: list[Message], pii_redaction: bool) -> list[Turn]:
+    """The history as model turns; customer text cut to what was processed, PII masked."""
+    turns: list[Turn] = []
+    for message in history:
+        if message.author is Author.SYSTEM or not message.text:
+            continue
+        role = "user" if message.author is Author.CUSTOMER else "assistant"
+        text = message.processed_text if role == "user" else message.text
+        if pii_redaction and role == "user":
+            text = redact_pii(text)
+        turns.append(Turn(role=role, text=text, seq=message.seq))
+    return turns
+
+
 async def build_model_context(
     *,
     conversation: Conversation,
@@ -152,13 +170,12 @@ async def build_model_context(
         blocks = await load_enabled()
     blocks = scoped(blocks, conversation.channel, language)
 
-    all_turns: list[Turn] = []
-    for message in history:
-        if message.author is Author.SYSTEM or not message.text:
-            continue
-        role = "user" if message.author is Author.CUSTOMER else "assistant"
-        text = redact_pii(message.text) if pii_redaction and role == "user" else message.text
-        all_turns.append(Turn(role=role, text=text, seq=message.seq))
+    if sum(len(m.text) for m in history) > INLINE_TEXT_CHARS:
+        # Masking is CPU work that grows with the text: off the event loop, which must keep
+        # serving every other chat (and /health) meanwhile.
+        all_turns = await asyncio.to_thread(_turns, history, pii_redaction)
+    else:
+        all_turns = _turns(history, pii_redaction)
     # The model reads a chat in the order it was answered: an answer follows what it
     # answered, so the messages no answer has covered yet come last, whatever their seq.
     covered = conversation.answered_seq

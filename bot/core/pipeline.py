@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 from redis.exceptions import RedisError
@@ -20,6 +20,10 @@ from bot.core.types import Author, InboundMessage, InboundResult, Mode
 
 if TYPE_CHECKING:
     from bot.core.runtime import Core
+    from config import Settings
+
+# Channels without a limit of their own (Telegram's is the largest of the providers').
+DEFAULT_TEXT_LIMIT = 4096
 
 
 async def handle_incoming_message(inbound: InboundMessage, *, core: Core) -> InboundResult:
@@ -35,8 +39,25 @@ async def handle_incoming_message(inbound: InboundMessage, *, core: Core) -> Inb
         raise
 
 
+def text_limit(settings: Settings, channel: str) -> int:
+    """How much of a channel's inbound text is processed: what the channel itself allows."""
+    limits = {
+        "telegram": settings.telegram_max_text,
+        "whatsapp": settings.whatsapp_max_text,
+        "web": settings.widget_max_text,
+    }
+    return limits.get(channel, DEFAULT_TEXT_LIMIT)
+
+
 async def _store_and_route(inbound: InboundMessage, *, core: Core) -> InboundResult:
-    language = normalize_language(inbound.language) or detect_language(inbound.text)
+    limit = text_limit(core.settings, inbound.channel)
+    meta: dict[str, Any] = {}
+    if len(inbound.text) > limit:
+        # Every per-message cost (language, PII masking, search, the model) grows with the
+        # text: the whole of it is kept for the operator, who is told only a part was read.
+        meta["truncated"] = {"length": len(inbound.text), "limit": limit}
+    processed = inbound.text[:limit]
+    language = normalize_language(inbound.language) or detect_language(processed)
     contact = await find_or_create_contact(
         channel=inbound.channel,
         external_user_id=inbound.external_user_id,
@@ -64,6 +85,7 @@ async def _store_and_route(inbound: InboundMessage, *, core: Core) -> InboundRes
         external_id=inbound.external_message_id,
         client_id=inbound.client_id,
         attachments=inbound.attachments,
+        meta=meta,
     )
     if not created:
         INBOUND_MESSAGES.labels(inbound.channel, "duplicate").inc()
