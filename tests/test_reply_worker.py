@@ -13,6 +13,7 @@ import dataclasses
 import itertools
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from beanie import PydanticObjectId
@@ -23,7 +24,8 @@ from bot.answers.model_context import ModelContext
 from bot.answers.replies import Reply, TokenSink
 from bot.answers.worker import ReplyWorker, consumer_is_gone, consumer_name
 from bot.core.cleanup import TransientState
-from bot.core.documents import Conversation, Message
+from bot.core.conversations import append_message
+from bot.core.documents import Conversation, Message, utcnow
 from bot.core.modes import transition
 from bot.core.pipeline import handle_incoming_message
 from bot.core.queue import ReplyJob, ReplyQueue
@@ -615,3 +617,46 @@ async def test_a_long_message_is_stored_whole_and_processed_in_part(
     assert stored is not None and stored.text == text
     assert stored.operator_view()["truncated"] == {"length": len(text), "limit": 4096}
     assert replies.contexts[0].question == text[:4096].replace("\n", "")
+
+
+async def test_an_answer_claimed_by_a_process_that_died_before_sending_is_sent_once(
+    core: Core, engine: Engine, replies: ScriptedReplies, output: RecordingOutput
+) -> None:
+    exited = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await exited.wait()
+    host_ns = consumer_name().rsplit("-", 2)[0]
+    question = await say(core, "Hello?")
+    chat = await conversation(question.conversation_id)
+    # The dead process stored its answer, claimed it for sending, and was killed.
+    answer, _ = await append_message(
+        core=core, conversation=chat, author=Author.AI, text="Hello! How can I help?"
+    )
+    await answer.set(
+        {
+            "meta.claimed_at": utcnow(),
+            "meta.claimed_by": f"{host_ns}-{exited.pid}-outbox",
+            "created_at": utcnow() - timedelta(seconds=30),
+        }
+    )
+    # A claim of a process that is alive (PID 1) is left to it.
+    live, _ = await append_message(
+        core=core, conversation=chat, author=Author.SYSTEM, text="being sent elsewhere"
+    )
+    await live.set(
+        {
+            "meta.claimed_at": utcnow(),
+            "meta.claimed_by": f"{host_ns}-1-outbox",
+            "created_at": utcnow() - timedelta(seconds=30),
+        }
+    )
+    await core.redis.delete(core.queue.stream)  # no new activity in this chat
+    await chat.set({"answered_seq": question.seq})
+    async with running_worker(core, engine):
+        await until(lambda: len(output.sent) >= 1)
+        await asyncio.sleep(0.5)
+    assert [o.message.id for o in output.sent] == [str(answer.id)]
+    sent = await Message.get(answer.id)
+    assert sent is not None and sent.status is DeliveryStatus.SENT
+    from bot.core.outbox import sweep_outbox
+
+    assert await sweep_outbox(core=core) == 0  # sent once

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
 import time
 import uuid
 from dataclasses import asdict
@@ -30,7 +28,8 @@ from bot.core.documents import Contact, Conversation, utcnow
 from bot.core.i18n import text_for
 from bot.core.metrics import REPLIES, REPLY_SECONDS
 from bot.core.modes import InvalidTransition, say_to_customer, transition
-from bot.core.outbox import deliver_pending
+from bot.core.outbox import deliver_pending, sweep_outbox
+from bot.core.processes import process_is_gone, process_name
 from bot.core.queue import ReplyJob
 from bot.core.runtime import Core
 from bot.core.types import Author, ConversationEvent, Mode
@@ -95,39 +94,14 @@ class Superseded(Exception):
     """The conversation left AI mode while its answer was being prepared."""
 
 
-def _pid_namespace() -> str:
-    try:
-        return str(os.stat("/proc/self/ns/pid").st_ino)
-    except OSError:
-        return "0"
-
-
 def consumer_name() -> str:
     """Host, PID namespace and PID of this process, and a random part."""
-    return f"{socket.gethostname()}-{_pid_namespace()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    return process_name()
 
 
 def consumer_is_gone(name: str) -> bool:
-    """True for a consumer of a process on this host that no longer exists.
-
-    Only a process in our own PID namespace can be checked (containers may share a host
-    name); anything else is left to the idle timeout.
-    """
-    parts = name.rsplit("-", 3)
-    if len(parts) != 4:
-        return False
-    host, namespace, pid, _ = parts
-    if host != socket.gethostname() or namespace != _pid_namespace() or not pid.isdigit():
-        return False
-    if int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # it exists, as another user's process
-    return False
+    """True for a consumer of a process on this host that no longer exists."""
+    return process_is_gone(name)
 
 
 class ReplyWorker:
@@ -174,6 +148,7 @@ class ReplyWorker:
                 if now - last_sweep > 15:
                     last_sweep = now
                     await self.sweep()
+                    await sweep_outbox(core=self.core)
                 for job in await self.core.queue.read(self.name, count=10, block_ms=500):
                     await self._spawn(job)
             except asyncio.CancelledError:

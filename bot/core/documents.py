@@ -127,6 +127,8 @@ class Message(Document):
                 name="conversation_seq",
             ),
             IndexModel([("provider_message_id", ASCENDING)], name="provider_id", sparse=True),
+            # The outbox sweep: messages still pending (few, whatever the collection's size).
+            IndexModel([("status", ASCENDING), ("created_at", ASCENDING)], name="status_created"),
         ]
 
     def operator_view(self) -> dict[str, Any]:
