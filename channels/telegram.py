@@ -94,6 +94,9 @@ TEXT_LIMIT = 4096  # UTF-16 code units, after entity parsing
 MAX_BODY = 1024 * 1024
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 POLLING_TIMEOUT_S = 25
+# An update that fails while others are stored is tried this often, then given up on.
+MAX_UPDATE_FAILURES = 5
+MAX_POLL_BACKOFF_S = 30.0
 EDITED_PREFIX = "[edited] "
 FORWARDED_PREFIX = "[forwarded] "
 
@@ -651,18 +654,54 @@ class TelegramChannel(ChannelAdapter):
             logger.warning("Telegram setWebhook({}) failed: {}; set it by hand", url, exc)
 
     async def _poll(self) -> None:
+        """Long polling that confirms an update only once it is stored.
+
+        aiogram's own loop moves the offset past an update before its handler runs and
+        swallows the handler's error, so an update that failed to store (database down) was
+        gone. Here an update that failed is asked for again (with backoff); the updates
+        after it in the same batch are still handled and simply come again too (stored
+        once: dedup). One that keeps failing while others store is given up on.
+        """
         try:
             await self.bot.delete_webhook(drop_pending_updates=False, request_timeout=10)
         except (TelegramAPIError, AiogramError) as exc:
             logger.warning("Telegram deleteWebhook failed: {}; polling anyway", exc)
         logger.info("Telegram: long polling (no TELEGRAM_WEBHOOK_SECRET)")
-        await self.dispatcher.start_polling(
-            self.bot,
-            polling_timeout=POLLING_TIMEOUT_S,
-            allowed_updates=ALLOWED_UPDATES,
-            handle_signals=False,
-            close_bot_session=False,
-        )
+        offset: int | None = None
+        failures: dict[int, int] = {}
+        backoff = 0.0
+        while True:
+            if backoff:
+                await asyncio.sleep(backoff)
+            try:
+                updates = await self.bot.get_updates(
+                    offset=offset,
+                    timeout=POLLING_TIMEOUT_S,
+                    allowed_updates=ALLOWED_UPDATES,
+                    request_timeout=POLLING_TIMEOUT_S + 10,
+                )
+            except (TelegramAPIError, AiogramError) as exc:
+                logger.warning("Telegram getUpdates failed: {}; retrying", exc)
+                backoff = min(max(backoff * 2, 1.0), MAX_POLL_BACKOFF_S)
+                continue
+            failed: list[int] = []
+            for update in updates:
+                try:
+                    await self.dispatcher.feed_update(self.bot, update)
+                    failures.pop(update.update_id, None)
+                except Exception:
+                    logger.exception("Telegram update {} not stored; retrying", update.update_id)
+                    failures[update.update_id] = failures.get(update.update_id, 0) + 1
+                    failed.append(update.update_id)
+            if len(failed) < len(updates):
+                # Storage works, so what still fails after a few tries is the update itself.
+                for update_id in [u for u in failed if failures[u] >= MAX_UPDATE_FAILURES]:
+                    logger.error("Telegram update {} dropped after repeated failures", update_id)
+                    failed.remove(update_id)
+                    del failures[update_id]
+            if updates:
+                offset = failed[0] if failed else updates[-1].update_id + 1
+            backoff = min(max(backoff * 2, 0.5), MAX_POLL_BACKOFF_S) if failed else 0.0
 
     async def shutdown(self) -> None:
         task, self._polling = self._polling, None

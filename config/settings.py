@@ -84,9 +84,14 @@ class Settings(BaseSettings):
     reply_debounce_ms: int = Field(default=400, ge=0)
     # A reply job unacknowledged this long belonged to a dead worker and is taken over.
     reply_reclaim_idle_ms: int = Field(default=30_000, ge=100)
+    # An answer that failed (or whose worker died) this many times is parked for an operator.
+    reply_max_attempts: int = Field(default=3, ge=1)
     widget_session_rate: str = "20/minute"
     widget_message_rate: str = "30/minute"
     widget_max_text: int = Field(default=4000, ge=1)
+    # Longer inbound text is stored in full; only this much of it is processed (model, search).
+    telegram_max_text: int = Field(default=4096, ge=1)
+    whatsapp_max_text: int = Field(default=1600, ge=1)
     widget_token_ttl_days: int = Field(default=30, ge=1)
     # Closed conversations older than this many days are deleted by the worker (unset: kept).
     retention_days: int | None = Field(default=None, ge=1)

@@ -62,6 +62,8 @@ class PanelMessage(MessageView):
     tool_calls: list[dict[str, Any]] = Field(default_factory=list)
     kind: str | None = None
     error: str | None = None
+    # {"length", "limit"}: a customer text longer than its channel's limit; the AI read `limit`.
+    truncated: dict[str, int] | None = None
 
 
 class MessageList(BaseModel):

@@ -41,6 +41,42 @@ async def test_concurrent_redeliveries_store_one_message(core: Core) -> None:
     assert await Message.find(Message.channel == "web").count() == 1
 
 
+async def test_concurrent_copies_move_the_counters_once(core: Core) -> None:
+    # 8 copies of one delivery at once, in a chat that already has a message: only the
+    # stored copy may count, or the chat looks unanswered (and unread) forever.
+    await handle_incoming_message(inbound(1), core=core)
+    results = await asyncio.gather(
+        *(handle_incoming_message(inbound(2), core=core) for _ in range(8))
+    )
+    [stored] = [r.message for r in results if r.created]
+    conversation = await Conversation.find_one(Conversation.external_chat_id == "chat-1")
+    assert conversation is not None
+    assert stored.seq == 2
+    assert conversation.last_seq == 2
+    assert conversation.last_customer_seq == 2
+    assert conversation.unread_operator == 2
+    assert await core.redis.xlen(core.queue.stream) == 2  # one reply job per stored message
+    nxt = await handle_incoming_message(inbound(3), core=core)
+    assert nxt.message.seq == 3
+
+
+async def test_a_copy_whose_first_delivery_died_before_storing_is_stored(core: Core) -> None:
+    from datetime import timedelta
+
+    from bot.core import inbound_claims
+    from bot.core.documents import utcnow
+
+    # A delivery claimed the message and died before storing it (its process was killed).
+    claims = Message.get_pymongo_collection().database[inbound_claims.COLLECTION]
+    await claims.insert_one(
+        {"_id": "web\x00chat-1:5", "at": utcnow() - inbound_claims.STALE_CLAIM - timedelta(1)}
+    )
+    result = await handle_incoming_message(inbound(5), core=core)
+    assert result.created and result.message.text == "message 5"
+    again = await handle_incoming_message(inbound(5), core=core)
+    assert not again.created and again.message.id == result.message.id
+
+
 async def test_same_message_id_in_two_chats_is_two_messages(core: Core) -> None:
     # Telegram message ids are unique per chat only: the channel puts the chat into the id.
     await handle_incoming_message(inbound(123, chat="a"), core=core)

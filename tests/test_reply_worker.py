@@ -8,10 +8,12 @@ a test can act while an answer is being prepared.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import itertools
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from beanie import PydanticObjectId
@@ -22,7 +24,8 @@ from bot.answers.model_context import ModelContext
 from bot.answers.replies import Reply, TokenSink
 from bot.answers.worker import ReplyWorker, consumer_is_gone, consumer_name
 from bot.core.cleanup import TransientState
-from bot.core.documents import Conversation, Message
+from bot.core.conversations import append_message
+from bot.core.documents import Conversation, Message, utcnow
 from bot.core.modes import transition
 from bot.core.pipeline import handle_incoming_message
 from bot.core.queue import ReplyJob, ReplyQueue
@@ -215,12 +218,43 @@ async def test_burst_while_answer_is_prepared_gets_an_answer_that_saw_all_of_it(
         "Order 1234, it has not arrived",
     ]
     assert replies.contexts[1].answering_through_seq == last.seq
+    assert replies.contexts[1].question == "I ordered a blue kettle\nOrder 1234, it has not arrived"
     answers = await ai_messages(cid)
     assert [a.text for a in sorted(answers, key=lambda m: m.seq)] == [
         "Answer number 1.",
         "Answer number 2.",
     ]
     assert all(a.status is DeliveryStatus.SENT for a in answers)
+
+
+async def test_a_message_sent_while_an_answer_is_generated_gets_its_own_answer(
+    core: Core, engine: Engine, replies: ScriptedReplies, output: RecordingOutput
+) -> None:
+    # A slow answer to a long question; the second question arrives while it is generated,
+    # so it is numbered before the first answer, which never answered it.
+    gate = replies.hold()
+    async with running_worker(core, engine):
+        first = await say(core, "My kettle arrived broken, the lid " * 20 + "what can I do?")
+        cid = first.conversation_id
+        await until(lambda: len(replies.contexts) == 1)
+        second = await say(core, "Also, can I pay by card?")
+        gate.set()
+
+        async def settled() -> bool:
+            return len(await ai_messages(cid)) == 2 and await drained(core)
+
+        await eventually(settled)
+
+    assert [c.question for c in replies.contexts] == [first.text, second.text]
+    answers = sorted(await ai_messages(cid), key=lambda m: m.seq)
+    assert [a.meta["answers"] for a in answers] == [[first.seq], [second.seq]]
+    assert answers[0].seq > second.seq  # numbered after the question it did not answer
+    # The model reads the second question after the first answer, as the last turn.
+    turns = replies.contexts[1].turns
+    assert (turns[-2].role, turns[-1].text) == ("assistant", second.text)
+    stored = await conversation(cid)
+    assert stored.mode is Mode.AI
+    assert stored.answered_seq == second.seq
 
 
 async def test_burst_within_the_debounce_gets_one_answer(
@@ -491,3 +525,138 @@ async def test_jobs_of_a_process_that_no_longer_exists_are_taken_without_waiting
     assert [job.claimed_from for job in claimed] == [gone]
     assert not consumer_is_gone(alive)
     assert not consumer_is_gone(consumer_name())
+
+
+class FailingReplies(ScriptedReplies):
+    """A generator that fails on every call (a bug, a poison message)."""
+
+    async def generate(self, context: ModelContext, *, on_token: TokenSink) -> Reply:
+        self.contexts.append(context)
+        raise RuntimeError("the model client blew up")
+
+
+def dead_replies() -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("switchboard_replies_total", {"outcome": "dead"}) or 0.0
+
+
+async def system_notices(conversation_id: str) -> list[Message]:
+    return await Message.find(
+        Message.conversation_id == PydanticObjectId(conversation_id),
+        Message.author == Author.SYSTEM,
+    ).to_list()
+
+
+async def test_a_reply_that_keeps_failing_is_parked_for_an_operator(
+    core: Core, engine: Engine, output: RecordingOutput
+) -> None:
+    failing = FailingReplies()
+    engine.replier = failing
+    dead_before = dead_replies()
+    async with running_worker(core, engine):
+        question = await say(core, "Where is my order?")
+        cid = question.conversation_id
+
+        async def parked() -> bool:
+            return (await conversation(cid)).mode is Mode.WAITING_OPERATOR and await drained(core)
+
+        await eventually(parked, timeout=30)
+        tries = len(failing.contexts)
+        await asyncio.sleep(1)  # several reclaim rounds: nothing is tried again
+        assert len(failing.contexts) == tries
+
+    assert tries == core.settings.reply_max_attempts
+    [notice] = await system_notices(cid)
+    assert notice.meta["kind"] == "reply_dead"
+    assert "the model client blew up" in notice.meta["reason"]
+    assert notice.status is DeliveryStatus.SENT  # the customer is told
+    assert dead_replies() == dead_before + 1
+    assert await ReplyWorker(core, engine, name="sweeper").sweep() == 0
+    assert not await ai_messages(cid)
+
+
+async def test_a_message_whose_worker_dies_on_it_is_parked_not_retried_at_every_start(
+    core: Core, engine: Engine, replies: ScriptedReplies, output: RecordingOutput
+) -> None:
+    replies.hold()  # every answer hangs until its worker is gone (a hang, then a restart)
+    question = await say(core, "h " * 3000)
+    cid = question.conversation_id
+    for start in range(core.settings.reply_max_attempts):
+        worker = ReplyWorker(core, engine, name=f"start-{start}")
+        task = asyncio.create_task(worker.run())
+        await until(lambda n=start: len(replies.contexts) >= n + 1, timeout=30)
+        await worker.stop()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    async with running_worker(core, engine):
+
+        async def parked() -> bool:
+            return (await conversation(cid)).mode is Mode.WAITING_OPERATOR and await drained(core)
+
+        await eventually(parked, timeout=30)
+    assert len(replies.contexts) == core.settings.reply_max_attempts
+    assert [n.meta["kind"] for n in await system_notices(cid)] == ["reply_dead"]
+
+
+async def test_a_long_message_is_stored_whole_and_processed_in_part(
+    core: Core, engine: Engine, replies: ScriptedReplies, output: RecordingOutput
+) -> None:
+    text = "please help me " * 2000  # 30,000 characters
+    async with running_worker(core, engine):
+        question = await say(core, text)
+        cid = question.conversation_id
+
+        async def answered() -> bool:
+            return bool(await ai_messages(cid)) and await drained(core)
+
+        await eventually(answered)
+
+    stored = await Message.get(PydanticObjectId(question.id))
+    assert stored is not None and stored.text == text
+    assert stored.operator_view()["truncated"] == {"length": len(text), "limit": 4096}
+    assert replies.contexts[0].question == text[:4096].replace("\n", "")
+
+
+async def test_an_answer_claimed_by_a_process_that_died_before_sending_is_sent_once(
+    core: Core, engine: Engine, replies: ScriptedReplies, output: RecordingOutput
+) -> None:
+    exited = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await exited.wait()
+    host_ns = consumer_name().rsplit("-", 2)[0]
+    question = await say(core, "Hello?")
+    chat = await conversation(question.conversation_id)
+    # The dead process stored its answer, claimed it for sending, and was killed.
+    answer, _ = await append_message(
+        core=core, conversation=chat, author=Author.AI, text="Hello! How can I help?"
+    )
+    await answer.set(
+        {
+            "meta.claimed_at": utcnow(),
+            "meta.claimed_by": f"{host_ns}-{exited.pid}-outbox",
+            "created_at": utcnow() - timedelta(seconds=30),
+        }
+    )
+    # A claim of a process that is alive (PID 1) is left to it.
+    live, _ = await append_message(
+        core=core, conversation=chat, author=Author.SYSTEM, text="being sent elsewhere"
+    )
+    await live.set(
+        {
+            "meta.claimed_at": utcnow(),
+            "meta.claimed_by": f"{host_ns}-1-outbox",
+            "created_at": utcnow() - timedelta(seconds=30),
+        }
+    )
+    await core.redis.delete(core.queue.stream)  # no new activity in this chat
+    await chat.set({"answered_seq": question.seq})
+    async with running_worker(core, engine):
+        await until(lambda: len(output.sent) >= 1)
+        await asyncio.sleep(0.5)
+    assert [o.message.id for o in output.sent] == [str(answer.id)]
+    sent = await Message.get(answer.id)
+    assert sent is not None and sent.status is DeliveryStatus.SENT
+    from bot.core.outbox import sweep_outbox
+
+    assert await sweep_outbox(core=core) == 0  # sent once

@@ -20,7 +20,14 @@ from pydantic import SecretStr
 from bot.answers.model_context import ModelContext
 from bot.answers.replies import Reply, TokenSink
 from bot.core.documents import Contact, Message
-from bot.core.types import Author, DeliveryStatus, MessageView, OutboundMessage
+from bot.core.types import (
+    Author,
+    DeliveryStatus,
+    InboundMessage,
+    InboundResult,
+    MessageView,
+    OutboundMessage,
+)
 from channels.telegram import (
     TelegramChannel,
     normalize_callback,
@@ -663,3 +670,30 @@ async def test_long_polling_receives_and_answers(settings: Settings, fake: FakeT
         assert response.status_code == 403
         started = time.monotonic()
     assert time.monotonic() - started < 10  # shutdown stops the long poll promptly
+
+
+async def test_long_polling_asks_again_for_an_update_that_failed_to_store(
+    settings: Settings, fake: FakeTelegram
+) -> None:
+    # Storage fails for the first two tries of this update (the database is down).
+    fake.push_update(update(message=message(7701, 50, "stored on the third try")))
+    replies = FixedReplies("Answered once.")
+    async with live_app(telegram_settings(settings, fake, webhook=False), replier=replies) as app:
+        channel = channel_of(app)
+        real = channel.context.handle_inbound
+        tries: list[str] = []
+
+        async def flaky(inbound: InboundMessage) -> InboundResult:
+            tries.append(inbound.external_message_id)
+            if len(tries) <= 2:
+                raise ConnectionError("the database is down")
+            return await real(inbound)
+
+        channel.context.handle_inbound = flaky  # type: ignore[method-assign]
+        await wait_sent(fake, 7701, timeout=30)
+        fake.push_update(update(message=message(7701, 51, "and the next one")))
+        await wait_sent(fake, 7701, count=2, timeout=30)
+        stored = await customer_messages()
+    assert [m.external_id for m in stored] == ["7701:50", "7701:51"]
+    assert fake.sent_to(7701) == ["Answered once.", "Answered once."]
+    assert tries[:3] == ["7701:50"] * 3

@@ -9,6 +9,7 @@ conversation, so the next reply does not redo the work.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +30,9 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 SUMMARY_TURN_CHARS = 160
 SUMMARY_MAX_CHARS = 2000
+# Below this much history text, masking it takes well under a millisecond: a thread hop
+# would cost more than it saves.
+INLINE_TEXT_CHARS = 8000
 
 
 def estimate_tokens(text: str) -> int:
@@ -60,16 +64,27 @@ class ModelContext:
     instructions: str = ""
     prompt_block_ids: list[str] = field(default_factory=list)
     built_at: datetime = field(default_factory=utcnow)
+    # Customer messages at or below this seq were answered before (the conversation's
+    # `answered_seq` when the context was built); the ones above it are this reply's.
+    answered_before_seq: int = 0
+
+    @property
+    def answering(self) -> list[Turn]:
+        """The customer turns this reply answers: every one no earlier answer covered.
+
+        Not merely the turns after the last answer: a message that arrived while the previous
+        answer was generated is numbered before that answer but was never answered by it.
+        """
+        return [t for t in self.turns if t.role == "user" and t.seq > self.answered_before_seq]
+
+    @property
+    def answering_seqs(self) -> list[int]:
+        return [turn.seq for turn in self.answering]
 
     @property
     def question(self) -> str:
-        """The customer's latest messages, the ones this reply answers."""
-        tail: list[str] = []
-        for turn in reversed(self.turns):
-            if turn.role != "user":
-                break
-            tail.append(turn.text)
-        return "\n".join(reversed(tail))
+        """The customer's messages this reply answers, oldest first."""
+        return "\n".join(turn.text for turn in self.answering)
 
 
 def _facts(
@@ -117,6 +132,20 @@ def summarize_turns(previous: str | None, turns: list[Turn]) -> str:
     return summary[-SUMMARY_MAX_CHARS:]
 
 
+def _turns(history: list[Message], pii_redaction: bool) -> list[Turn]:
+    """The history as model turns; customer text cut to what was processed, PII masked."""
+    turns: list[Turn] = []
+    for message in history:
+        if message.author is Author.SYSTEM or not message.text:
+            continue
+        role = "user" if message.author is Author.CUSTOMER else "assistant"
+        text = message.processed_text if role == "user" else message.text
+        if pii_redaction and role == "user":
+            text = redact_pii(text)
+        turns.append(Turn(role=role, text=text, seq=message.seq))
+    return turns
+
+
 async def build_model_context(
     *,
     conversation: Conversation,
@@ -141,13 +170,17 @@ async def build_model_context(
         blocks = await load_enabled()
     blocks = scoped(blocks, conversation.channel, language)
 
-    all_turns: list[Turn] = []
-    for message in history:
-        if message.author is Author.SYSTEM or not message.text:
-            continue
-        role = "user" if message.author is Author.CUSTOMER else "assistant"
-        text = redact_pii(message.text) if pii_redaction and role == "user" else message.text
-        all_turns.append(Turn(role=role, text=text, seq=message.seq))
+    if sum(len(m.text) for m in history) > INLINE_TEXT_CHARS:
+        # Masking is CPU work that grows with the text: off the event loop, which must keep
+        # serving every other chat (and /health) meanwhile.
+        all_turns = await asyncio.to_thread(_turns, history, pii_redaction)
+    else:
+        all_turns = _turns(history, pii_redaction)
+    # The model reads a chat in the order it was answered: an answer follows what it
+    # answered, so the messages no answer has covered yet come last, whatever their seq.
+    covered = conversation.answered_seq
+    open_turns = [t for t in all_turns if t.role == "user" and t.seq > covered]
+    all_turns = [t for t in all_turns if not (t.role == "user" and t.seq > covered)] + open_turns
 
     # Newest turns first into the budget; the rest are summarized.
     kept: list[Turn] = []
@@ -167,7 +200,10 @@ async def build_model_context(
         summary = summarize_turns(summary, dropped)
         if store_summary:
             await conversation.set(
-                {Conversation.summary: summary, Conversation.summary_seq: dropped[-1].seq}
+                {
+                    Conversation.summary: summary,
+                    Conversation.summary_seq: max(t.seq for t in dropped),
+                }
             )
 
     through = max(
@@ -187,6 +223,7 @@ async def build_model_context(
         language=language,
         answering_through_seq=through,
         agent=agent,
+        answered_before_seq=covered,
     )
     hits: list[KnowledgeHit] = []
     if knowledge is not None and partial.question:
@@ -218,4 +255,5 @@ async def build_model_context(
         summary=summary,
         instructions=instructions,
         prompt_block_ids=[str(block.id) for block in blocks],
+        answered_before_seq=covered,
     )

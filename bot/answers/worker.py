@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
 import time
 import uuid
 from dataclasses import asdict
@@ -15,7 +13,10 @@ from typing import Any
 from beanie import PydanticObjectId
 from bson.errors import InvalidId
 from loguru import logger
+from pymongo.errors import ConnectionFailure
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.answers.engine import Engine
 from bot.answers.guardrails import check_input, check_output, refusal
@@ -27,7 +28,8 @@ from bot.core.documents import Contact, Conversation, utcnow
 from bot.core.i18n import text_for
 from bot.core.metrics import REPLIES, REPLY_SECONDS
 from bot.core.modes import InvalidTransition, say_to_customer, transition
-from bot.core.outbox import deliver_pending
+from bot.core.outbox import deliver_pending, sweep_outbox
+from bot.core.processes import process_is_gone, process_name
 from bot.core.queue import ReplyJob
 from bot.core.runtime import Core
 from bot.core.types import Author, ConversationEvent, Mode
@@ -64,6 +66,20 @@ def _lock_key(conversation_id: str) -> str:
     return f"sb:lock:reply:{conversation_id}"
 
 
+def _attempts_key(conversation_id: str) -> str:
+    return f"sb:reply-attempts:{conversation_id}"
+
+
+# How long a chat's count of failed answers is kept (the sweep gives up after a day too).
+ATTEMPTS_TTL_S = 86_400
+# Outages, not the message: they do not count against it (the job is simply tried again).
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    ConnectionFailure,
+    RedisConnectionError,
+    RedisTimeoutError,
+)
+
+
 def _answer_meta(reply: Reply) -> dict[str, Any]:
     """What operators see beside an AI answer: its tool calls, or why it was replaced."""
     meta: dict[str, Any] = {}
@@ -78,39 +94,14 @@ class Superseded(Exception):
     """The conversation left AI mode while its answer was being prepared."""
 
 
-def _pid_namespace() -> str:
-    try:
-        return str(os.stat("/proc/self/ns/pid").st_ino)
-    except OSError:
-        return "0"
-
-
 def consumer_name() -> str:
     """Host, PID namespace and PID of this process, and a random part."""
-    return f"{socket.gethostname()}-{_pid_namespace()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    return process_name()
 
 
 def consumer_is_gone(name: str) -> bool:
-    """True for a consumer of a process on this host that no longer exists.
-
-    Only a process in our own PID namespace can be checked (containers may share a host
-    name); anything else is left to the idle timeout.
-    """
-    parts = name.rsplit("-", 3)
-    if len(parts) != 4:
-        return False
-    host, namespace, pid, _ = parts
-    if host != socket.gethostname() or namespace != _pid_namespace() or not pid.isdigit():
-        return False
-    if int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # it exists, as another user's process
-    return False
+    """True for a consumer of a process on this host that no longer exists."""
+    return process_is_gone(name)
 
 
 class ReplyWorker:
@@ -157,6 +148,7 @@ class ReplyWorker:
                 if now - last_sweep > 15:
                     last_sweep = now
                     await self.sweep()
+                    await sweep_outbox(core=self.core)
                 for job in await self.core.queue.read(self.name, count=10, block_ms=500):
                     await self._spawn(job)
             except asyncio.CancelledError:
@@ -233,6 +225,9 @@ class ReplyWorker:
         heartbeat = asyncio.create_task(self._keep_claimed(job, lock_key, token))
         try:
             await self._answer(PydanticObjectId(job.conversation_id), job)
+        except Exception as exc:
+            await self._note_failure(job.conversation_id, exc)
+            raise
         finally:
             heartbeat.cancel()
             await self.core.redis.eval(_RELEASE_LOCK, 1, lock_key, token)
@@ -295,6 +290,10 @@ class ReplyWorker:
         if contact is None or contact.id != conversation.contact_id:
             contact = await Contact.get(conversation.contact_id)
         settings = self.core.settings
+        attempts = await self._count_attempt(conversation)
+        if attempts > settings.reply_max_attempts:
+            await self._park(conversation, contact, attempts - 1)
+            return
         context = await build_model_context(
             conversation=conversation,
             contact=contact,
@@ -344,7 +343,8 @@ class ReplyWorker:
             external_id=f"reply:{conversation_id}:{context.answering_through_seq}",
             sources=reply.sources,
             message_id=message_id,
-            meta=_answer_meta(reply),
+            # What this answer answered, so a message it did not cover is never taken as done.
+            meta={**_answer_meta(reply), "answers": context.answering_seqs},
         )
         await Conversation.get_pymongo_collection().update_one(
             {"_id": conversation_id}, {"$max": {"answered_seq": context.answering_through_seq}}
@@ -363,6 +363,70 @@ class ReplyWorker:
                     reason=reply.handoff_reason,
                     notify=False,
                 )
+
+    async def _count_attempt(self, conversation: Conversation) -> int:
+        """Count one more try at answering what is unanswered; the count outlives a crash.
+
+        Counted before the try, so a worker that hangs or dies on a message (a restart
+        picks the same message up again) counts too; outages are taken back off.
+        """
+        key = _attempts_key(str(conversation.id))
+        redis = self.core.redis
+        covered = await redis.hget(key, "covered")
+        if covered is None or int(covered) != conversation.answered_seq:
+            # Tries at an earlier burst, answered since: start again.
+            await redis.delete(key)
+            await redis.hset(key, "covered", conversation.answered_seq)
+        attempts = int(await redis.hincrby(key, "n", 1))
+        await redis.expire(key, ATTEMPTS_TTL_S)
+        return attempts
+
+    async def _note_failure(self, conversation_id: str, exc: Exception) -> None:
+        """Keep a failed try's reason for the operator; an outage's try does not count."""
+        key = _attempts_key(conversation_id)
+        with contextlib.suppress(RedisError):
+            if isinstance(exc, TRANSIENT_ERRORS):
+                if int(await self.core.redis.hget(key, "n") or 0) > 0:
+                    await self.core.redis.hincrby(key, "n", -1)
+            else:
+                await self.core.redis.hset(key, "error", f"{type(exc).__name__}: {exc}"[:300])
+
+    async def _park(
+        self, conversation: Conversation, contact: Contact | None, failures: int
+    ) -> None:
+        """Stop retrying a chat whose answer kept failing: an operator takes it from here.
+
+        Its unanswered messages count as handled (the sweep leaves them), the customer is
+        told, the panel shows the notice (kind `reply_dead`) and why, and it is counted.
+        """
+        assert conversation.id is not None
+        raw_error = await self.core.redis.hget(_attempts_key(str(conversation.id)), "error")
+        error = raw_error.decode() if isinstance(raw_error, bytes) else raw_error
+        reason = f"the AI failed {failures} times" + (f": {error}" if error else "")
+        logger.error("reply for {} parked: {}", conversation.id, reason)
+        language = contact.language if contact else None
+        await append_message(
+            core=self.core,
+            conversation=conversation,
+            author=Author.SYSTEM,
+            text=text_for("ai_failed", language),
+            meta={"kind": "reply_dead", "reason": reason},
+        )
+        await Conversation.get_pymongo_collection().update_one(
+            {"_id": conversation.id}, {"$max": {"answered_seq": conversation.last_customer_seq}}
+        )
+        await deliver_pending(core=self.core, conversation=conversation)
+        with contextlib.suppress(InvalidTransition):
+            await transition(
+                core=self.core,
+                conversation_id=conversation.id,
+                to=Mode.WAITING_OPERATOR,
+                actor="system",
+                reason=reason[:200],
+                notify=False,
+            )
+        await self.core.redis.delete(_attempts_key(str(conversation.id)))
+        REPLIES.labels("dead").inc()
 
     def _show_typing(self, conversation: Conversation) -> None:
         """The widget and the panel hear it on the bus; Telegram gets its typing action.

@@ -127,6 +127,8 @@ class Message(Document):
                 name="conversation_seq",
             ),
             IndexModel([("provider_message_id", ASCENDING)], name="provider_id", sparse=True),
+            # The outbox sweep: messages still pending (few, whatever the collection's size).
+            IndexModel([("status", ASCENDING), ("created_at", ASCENDING)], name="status_created"),
         ]
 
     def operator_view(self) -> dict[str, Any]:
@@ -136,7 +138,16 @@ class Message(Document):
             "tool_calls": list(self.meta.get("tool_calls", [])),
             "kind": self.meta.get("kind"),
             "error": self.error,
+            "truncated": self.meta.get("truncated"),
         }
+
+    @property
+    def processed_text(self) -> str:
+        """The part of the text the assistant reads: all of it unless it was too long."""
+        truncated = self.meta.get("truncated")
+        if isinstance(truncated, dict) and isinstance(truncated.get("limit"), int):
+            return self.text[: truncated["limit"]]
+        return self.text
 
     def view(self) -> MessageView:
         """The message as the API and the frames show it."""

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from beanie import PydanticObjectId
 from loguru import logger
 from pymongo import ReturnDocument
 
 from bot.core.conversations import set_message_status
 from bot.core.documents import Contact, Conversation, Message, utcnow
 from bot.core.metrics import OUTBOUND_MESSAGES
+from bot.core.processes import process_is_gone, process_name
 from bot.core.types import Author, DeliveryStatus, OutboundMessage
 
 if TYPE_CHECKING:
@@ -18,28 +20,84 @@ if TYPE_CHECKING:
 
 # A claim older than this belongs to a process that died mid-send.
 CLAIM_TTL = timedelta(minutes=2)
+# The sweep leaves a fresh message to the process that is storing and sending it.
+SWEEP_SETTLE = timedelta(seconds=5)
+# Who claims in this process: a successor on this host sees at once that it died.
+CLAIMANT = process_name("outbox")
 
 
-async def _claim(message: Message) -> bool:
-    """Take a pending message for sending so two processes never send it twice."""
+async def _claim(message: Message, *, steal_from: str | None = None) -> bool:
+    """Take a pending message for sending so two processes never send it twice.
+
+    `steal_from` names a claimant known to be dead, whose fresh claim may be taken.
+    """
     now = utcnow()
+    claimable: list[dict[str, Any]] = [
+        {"meta.claimed_at": {"$exists": False}},
+        {"meta.claimed_at": {"$lt": now - CLAIM_TTL}},
+    ]
+    if steal_from is not None:
+        claimable.append({"meta.claimed_by": steal_from})
     raw = await Message.get_pymongo_collection().find_one_and_update(
-        {
-            "_id": message.id,
-            "status": DeliveryStatus.PENDING.value,
-            "$or": [
-                {"meta.claimed_at": {"$exists": False}},
-                {"meta.claimed_at": {"$lt": now - CLAIM_TTL}},
-            ],
-        },
-        {"$set": {"meta.claimed_at": now}},
+        {"_id": message.id, "status": DeliveryStatus.PENDING.value, "$or": claimable},
+        {"$set": {"meta.claimed_at": now, "meta.claimed_by": CLAIMANT}},
         return_document=ReturnDocument.AFTER,
     )
     return raw is not None
 
 
-async def deliver_pending(*, core: Core, conversation: Conversation) -> int:
-    """Send the conversation's pending outbound messages in order; returns how many were sent."""
+async def sweep_outbox(*, core: Core, limit: int = 200) -> int:
+    """Send what was left pending: a process died after claiming a message, before sending.
+
+    Without this such a message waited for the chat's next activity. Each is sent once: the
+    claim is taken atomically, from a claimant that died or whose claim expired.
+    """
+    now = utcnow()
+    rows = (
+        await Message.find(
+            {
+                "status": DeliveryStatus.PENDING.value,
+                "author": {"$ne": Author.CUSTOMER.value},
+                # A day, as the reply sweep: older ones are beyond saving (and beyond notice).
+                "created_at": {"$gt": now - timedelta(days=1), "$lt": now - SWEEP_SETTLE},
+            }
+        )
+        .sort("+created_at")
+        .limit(limit)
+        .to_list()
+    )
+    by_conversation: dict[PydanticObjectId, list[Message]] = {}
+    for message in rows:
+        by_conversation.setdefault(message.conversation_id, []).append(message)
+    sent = 0
+    for conversation_id, messages in by_conversation.items():
+        dead = {
+            claimant
+            for m in messages
+            if isinstance(claimant := m.meta.get("claimed_by"), str) and process_is_gone(claimant)
+        }
+        claimed_at = [m.meta.get("claimed_at") for m in messages]
+        stale = any(at is None or at < now - CLAIM_TTL for at in claimed_at)
+        if not dead and not stale:
+            continue  # a live process is sending them
+        conversation = await Conversation.get(conversation_id)
+        if conversation is None or core.output(conversation.channel) is None:
+            continue  # another process (one that has the channel) sends them
+        claimants: list[str | None] = [*sorted(dead)] or [None]
+        for claimant in claimants:
+            sent += await deliver_pending(core=core, conversation=conversation, steal_from=claimant)
+    if sent:
+        logger.info("outbox sweep sent {} message(s) left pending", sent)
+    return sent
+
+
+async def deliver_pending(
+    *, core: Core, conversation: Conversation, steal_from: str | None = None
+) -> int:
+    """Send the conversation's pending outbound messages in order; returns how many were sent.
+
+    `steal_from`: a dead claimant whose claims are taken over (see `sweep_outbox`).
+    """
     assert conversation.id is not None
     output = core.output(conversation.channel)
     if output is None:
@@ -60,7 +118,7 @@ async def deliver_pending(*, core: Core, conversation: Conversation) -> int:
     blocked = contact is not None and contact.blocked
     sent = 0
     for message in pending:
-        if not await _claim(message):
+        if not await _claim(message, steal_from=steal_from):
             continue
         if blocked:
             # The user blocked us (e.g. Telegram's "kicked"): sending would only fail.

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 from redis.exceptions import RedisError
 
+from bot.core import inbound_claims
 from bot.core.conversations import (
     append_message,
     find_or_create_contact,
     find_or_create_conversation,
 )
-from bot.core.documents import Message
 from bot.core.i18n import detect_language, normalize_language
 from bot.core.metrics import INBOUND_MESSAGES
 from bot.core.modes import transition
@@ -20,18 +20,44 @@ from bot.core.types import Author, InboundMessage, InboundResult, Mode
 
 if TYPE_CHECKING:
     from bot.core.runtime import Core
+    from config import Settings
+
+# Channels without a limit of their own (Telegram's is the largest of the providers').
+DEFAULT_TEXT_LIMIT = 4096
 
 
 async def handle_incoming_message(inbound: InboundMessage, *, core: Core) -> InboundResult:
     """Dedup, find-or-create contact and conversation, persist, publish, route by mode."""
-    known = await Message.find_one(
-        {"channel": inbound.channel, "external_id": inbound.external_message_id}
-    )
+    known = await inbound_claims.claim(inbound.channel, inbound.external_message_id)
     if known is not None:
         INBOUND_MESSAGES.labels(inbound.channel, "duplicate").inc()
         return InboundResult(message=known.view(), created=False)
+    try:
+        return await _store_and_route(inbound, core=core)
+    except BaseException:
+        await inbound_claims.release(inbound.channel, inbound.external_message_id)
+        raise
 
-    language = normalize_language(inbound.language) or detect_language(inbound.text)
+
+def text_limit(settings: Settings, channel: str) -> int:
+    """How much of a channel's inbound text is processed: what the channel itself allows."""
+    limits = {
+        "telegram": settings.telegram_max_text,
+        "whatsapp": settings.whatsapp_max_text,
+        "web": settings.widget_max_text,
+    }
+    return limits.get(channel, DEFAULT_TEXT_LIMIT)
+
+
+async def _store_and_route(inbound: InboundMessage, *, core: Core) -> InboundResult:
+    limit = text_limit(core.settings, inbound.channel)
+    meta: dict[str, Any] = {}
+    if len(inbound.text) > limit:
+        # Every per-message cost (language, PII masking, search, the model) grows with the
+        # text: the whole of it is kept for the operator, who is told only a part was read.
+        meta["truncated"] = {"length": len(inbound.text), "limit": limit}
+    processed = inbound.text[:limit]
+    language = normalize_language(inbound.language) or detect_language(processed)
     contact = await find_or_create_contact(
         channel=inbound.channel,
         external_user_id=inbound.external_user_id,
@@ -59,6 +85,7 @@ async def handle_incoming_message(inbound: InboundMessage, *, core: Core) -> Inb
         external_id=inbound.external_message_id,
         client_id=inbound.client_id,
         attachments=inbound.attachments,
+        meta=meta,
     )
     if not created:
         INBOUND_MESSAGES.labels(inbound.channel, "duplicate").inc()

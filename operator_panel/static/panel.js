@@ -356,6 +356,15 @@
       li.dataset.fallback = "true";
       li.append(el("div", "fallback", "AI fallback: the model failed, this notice was sent instead"));
     }
+    if (message.truncated) {
+      li.dataset.truncated = "true";
+      const { length, limit } = message.truncated;
+      li.append(el("div", "truncated", `Long message: ${length} characters; the AI read the first ${limit}`));
+    }
+    if (message.kind === "reply_dead") {
+      li.dataset.dead = "true";
+      li.append(el("div", "fallback", "The AI could not answer this chat (it failed repeatedly): over to you"));
+    }
     if (message.error) li.append(el("div", "send-error", `Not delivered: ${message.error}`));
     const info = el("div", "info");
     const who = { customer: "Customer", ai: "AI", operator: "Operator", system: "System" };

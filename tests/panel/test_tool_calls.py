@@ -9,7 +9,8 @@ from beanie import PydanticObjectId
 from bot.core.conversations import append_message
 from bot.core.documents import Conversation
 from bot.core.events import ALL_CONVERSATIONS
-from bot.core.types import Author
+from bot.core.pipeline import handle_incoming_message
+from bot.core.types import Author, InboundMessage
 from tests.panel.conftest import SignedIn
 from tests.panel.helpers import customer_writes
 from tests.support import LiveApp
@@ -54,3 +55,25 @@ async def test_tool_calls_and_fallbacks_are_shown_to_operators_only(
     assert answer["tool_calls"] == [CALL]
     notice = next(m for m in items if m["author"] == "system")
     assert notice["kind"] is not None  # the hand-off notice says why it was sent
+
+
+async def test_a_customer_text_over_the_channels_limit_is_kept_whole_and_flagged(
+    app: LiveApp, operator: SignedIn
+) -> None:
+    text = "my order is late " * 400  # 6,800 characters, over Telegram's 4,096
+    result = await handle_incoming_message(
+        InboundMessage(
+            channel="telegram",
+            external_chat_id="long-1",
+            external_user_id="long-1",
+            external_message_id="long-1:1",
+            text=text,
+        ),
+        core=app.core,
+    )
+    response = await operator.client.get(
+        f"/api/conversations/{result.message.conversation_id}/messages"
+    )
+    [stored] = [m for m in response.json()["items"] if m["author"] == "customer"]
+    assert stored["text"] == text
+    assert stored["truncated"] == {"length": len(text), "limit": 4096}
