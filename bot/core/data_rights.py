@@ -30,6 +30,7 @@ from bot.core.cleanup import conversation_scope
 from bot.core.documents import AuditEntry, Contact, Conversation, Message, ModeChange, utcnow
 from bot.core.runtime import Core
 from bot.core.types import Mode
+from config import with_installation_secrets
 
 # How often a worker looks for closed conversations past RETENTION_DAYS, and the Redis lock
 # that makes one worker of many do it.
@@ -80,7 +81,11 @@ def contact_ref(core: Core, contact_id: str) -> str:
     Whoever holds JWT_SECRET and a contact id can check that this contact was erased; the log
     alone does not say who it was.
     """
-    key = core.settings.jwt_secret.get_secret_value().encode()
+    # The CLI's settings may not carry the generated secret yet; the same DATA_DIR gives the
+    # same one the server uses.
+    secret = with_installation_secrets(core.settings).jwt_secret
+    assert secret is not None  # with_installation_secrets always fills it in
+    key = secret.get_secret_value().encode()
     return hmac.new(key, f"contact:{contact_id}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
