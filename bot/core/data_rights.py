@@ -84,7 +84,12 @@ def contact_ref(core: Core, contact_id: str) -> str:
     return hmac.new(key, f"contact:{contact_id}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-async def _contact(contact_id: str) -> Contact:
+async def _contact(contact_id: str, core: Core | None = None) -> Contact:
+    """The contact of an id, or (with `core`) of the keyed hash an audit entry names."""
+    if core is not None and len(contact_id) == 32 and _is_hex(contact_id):
+        found = await _contact_of_ref(core, contact_id)
+        if found is not None:
+            return found
     try:
         oid = PydanticObjectId(contact_id)
     except (InvalidId, TypeError, ValueError):
@@ -93,6 +98,20 @@ async def _contact(contact_id: str) -> Contact:
     if contact is None:
         raise ContactNotFound(f"no contact with id {contact_id!r}")
     return contact
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdef" for c in text)
+
+
+async def _contact_of_ref(core: Core, ref: str) -> Contact | None:
+    """After a restore, the contacts erased since the backup are back; the audit log (and the
+    app log) of the erasure name them by their keyed hash only: find them by it."""
+    collection = Contact.get_pymongo_collection()
+    async for row in collection.find({}, projection={"_id": 1}):
+        if hmac.compare_digest(contact_ref(core, str(row["_id"])), ref):
+            return await Contact.get(row["_id"])
+    return None
 
 
 def _dump(document: Any) -> dict[str, Any]:
@@ -140,8 +159,12 @@ async def export_contact(*, core: Core, contact_id: str, actor: str) -> dict[str
 
 
 async def erase_contact(*, core: Core, contact_id: str, actor: str) -> Erased:
-    """Remove one contact and everything of theirs from MongoDB and Redis (see the module)."""
-    contact = await _contact(contact_id)
+    """Remove one contact and everything of theirs from MongoDB and Redis (see the module).
+
+    `contact_id` may also be the keyed hash an earlier erasure logged (to erase again what a
+    restored backup brought back).
+    """
+    contact = await _contact(contact_id, core)
     conversation_ids = [
         c.id
         for c in await Conversation.find({"contact_id": contact.id}).to_list()
