@@ -263,19 +263,21 @@ async def _delete_conversations(core: Core, ids: list[PydanticObjectId]) -> Eras
 
 
 async def _forget_keys(redis: Redis, names: Iterable[str], patterns: Iterable[str]) -> int:
-    """Delete every key that contains one of `names` (ObjectId strings) or matches a pattern."""
-    matches = [f"*{name}*" for name in names if name]
-    matches.extend(patterns)
+    """Delete every key that contains one of `names` (ObjectId strings) or matches a pattern.
+
+    One pass over the keyspace however many names: a contact may have many conversations.
+    """
+    wanted = [name.encode() for name in names if name]
     deleted = 0
-    for match in matches:
-        batch: list[bytes] = []
-        async for key in redis.scan_iter(match=match, count=_SCAN_COUNT):
-            batch.append(key)
-            if len(batch) >= _SCAN_COUNT:
-                deleted += int(await redis.delete(*batch))
-                batch = []
-        if batch:
-            deleted += int(await redis.delete(*batch))
+    batch: list[bytes] = []
+    if wanted:
+        async for key in redis.scan_iter(count=_SCAN_COUNT):
+            if any(name in key for name in wanted):
+                batch.append(key)
+    for pattern in patterns:
+        batch.extend([key async for key in redis.scan_iter(match=pattern, count=_SCAN_COUNT)])
+    for start in range(0, len(batch), _SCAN_COUNT):
+        deleted += int(await redis.delete(*batch[start : start + _SCAN_COUNT]))
     return deleted
 
 
