@@ -260,7 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("id", help="the contact's id (the panel shows it)")
     export.add_argument("--output", "-o", help="write to this file instead of stdout")
     erase = contacts_sub.add_parser("erase", help="remove a contact and all its conversations")
-    erase.add_argument("id", help="the contact's id (the panel shows it)")
+    erase.add_argument(
+        "id", help="the contact's id (the panel shows it), or the keyed hash an erasure logged"
+    )
     erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     contacts.set_defaults(func=cmd_contacts)
     return parser

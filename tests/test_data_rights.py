@@ -164,3 +164,21 @@ async def test_the_reply_worker_runs_retention_when_retention_days_is_set(
         await eventually(purged)
     assert await Conversation.get(recent) is not None
     assert await Message.find_one({"text": "closed long ago"}) is None
+
+
+async def test_a_contact_a_restore_brought_back_is_erased_again_by_its_logged_hash(
+    core: Core,
+) -> None:
+    conversation_id = await _chat(core, "u-restored", "erase me for good")
+    contact_id = await _contact_of(conversation_id)
+    backup = await Contact.get_pymongo_collection().find_one({"_id": (await _oid(contact_id))})
+    await erase_contact(core=core, contact_id=contact_id, actor="test")
+    entry = await AuditEntry.find_one({"action": "contact.erase"})
+    assert entry is not None and entry.subject is not None
+    # A restore from a backup older than the erasure brings the contact back.
+    await Contact.get_pymongo_collection().insert_one(backup)
+
+    again = await erase_contact(core=core, contact_id=entry.subject, actor="test")
+
+    assert again.contacts == 1
+    assert await Contact.find_one({"external_user_id": "u-restored"}) is None

@@ -89,7 +89,12 @@ def contact_ref(core: Core, contact_id: str) -> str:
     return hmac.new(key, f"contact:{contact_id}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-async def _contact(contact_id: str) -> Contact:
+async def _contact(contact_id: str, core: Core | None = None) -> Contact:
+    """The contact of an id, or (with `core`) of the keyed hash an audit entry names."""
+    if core is not None and len(contact_id) == 32 and _is_hex(contact_id):
+        found = await _contact_of_ref(core, contact_id)
+        if found is not None:
+            return found
     try:
         oid = PydanticObjectId(contact_id)
     except (InvalidId, TypeError, ValueError):
@@ -98,6 +103,20 @@ async def _contact(contact_id: str) -> Contact:
     if contact is None:
         raise ContactNotFound(f"no contact with id {contact_id!r}")
     return contact
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdef" for c in text)
+
+
+async def _contact_of_ref(core: Core, ref: str) -> Contact | None:
+    """After a restore, the contacts erased since the backup are back; the audit log (and the
+    app log) of the erasure name them by their keyed hash only: find them by it."""
+    collection = Contact.get_pymongo_collection()
+    async for row in collection.find({}, projection={"_id": 1}):
+        if hmac.compare_digest(contact_ref(core, str(row["_id"])), ref):
+            return await Contact.get(row["_id"])
+    return None
 
 
 def _dump(document: Any) -> dict[str, Any]:
@@ -145,8 +164,12 @@ async def export_contact(*, core: Core, contact_id: str, actor: str) -> dict[str
 
 
 async def erase_contact(*, core: Core, contact_id: str, actor: str) -> Erased:
-    """Remove one contact and everything of theirs from MongoDB and Redis (see the module)."""
-    contact = await _contact(contact_id)
+    """Remove one contact and everything of theirs from MongoDB and Redis (see the module).
+
+    `contact_id` may also be the keyed hash an earlier erasure logged (to erase again what a
+    restored backup brought back).
+    """
+    contact = await _contact(contact_id, core)
     conversation_ids = [
         c.id
         for c in await Conversation.find({"contact_id": contact.id}).to_list()
@@ -245,19 +268,21 @@ async def _delete_conversations(core: Core, ids: list[PydanticObjectId]) -> Eras
 
 
 async def _forget_keys(redis: Redis, names: Iterable[str], patterns: Iterable[str]) -> int:
-    """Delete every key that contains one of `names` (ObjectId strings) or matches a pattern."""
-    matches = [f"*{name}*" for name in names if name]
-    matches.extend(patterns)
+    """Delete every key that contains one of `names` (ObjectId strings) or matches a pattern.
+
+    One pass over the keyspace however many names: a contact may have many conversations.
+    """
+    wanted = [name.encode() for name in names if name]
     deleted = 0
-    for match in matches:
-        batch: list[bytes] = []
-        async for key in redis.scan_iter(match=match, count=_SCAN_COUNT):
-            batch.append(key)
-            if len(batch) >= _SCAN_COUNT:
-                deleted += int(await redis.delete(*batch))
-                batch = []
-        if batch:
-            deleted += int(await redis.delete(*batch))
+    batch: list[bytes] = []
+    if wanted:
+        async for key in redis.scan_iter(count=_SCAN_COUNT):
+            if any(name in key for name in wanted):
+                batch.append(key)
+    for pattern in patterns:
+        batch.extend([key async for key in redis.scan_iter(match=pattern, count=_SCAN_COUNT)])
+    for start in range(0, len(batch), _SCAN_COUNT):
+        deleted += int(await redis.delete(*batch[start : start + _SCAN_COUNT]))
     return deleted
 
 

@@ -5,8 +5,8 @@ Weaviate 1.32 server:
 
 - REST: `GET /v1/meta`, `/v1/.well-known/ready|live` (`openid-configuration` is 404: no
   auth), `GET|POST /v1/schema`, `GET|DELETE /v1/schema/{class}`, `GET /v1/nodes` (the
-  dynamic batcher's load probe), `POST /v1/backups/filesystem` and its status (what
-  `deploy/backup.sh` calls). Anything else is 404 and recorded in `unhandled`.
+  dynamic batcher's load probe), `POST /v1/backups/filesystem`, its status and restore (what
+  `deploy/weaviate_backup.py` calls). Anything else is 404 and recorded in `unhandled`.
 - gRPC, with the client's own generated stubs (`weaviate.proto.v1`): the health check,
   `BatchObjects` (upsert), `BatchDelete` (by filter) and `Search` (near-vector with cosine
   distance, or a plain listing, under property filters), `TenantsGet` (none).
@@ -452,6 +452,9 @@ class FakeWeaviate(BackgroundServer):
         """What WEAVIATE_URL is set to (the gRPC port is `grpc_port`, KB_WEAVIATE_GRPC_PORT)."""
         return self.base_url
 
+    def _backup_view(self, backup_id: str) -> dict[str, Any]:
+        return {k: v for k, v in self.backups[backup_id].items() if not k.startswith("_")}
+
     def count(self, class_name: str) -> int:
         with self.store.lock:
             stored = self.store.cls(class_name)
@@ -517,19 +520,47 @@ class FakeWeaviate(BackgroundServer):
             if request.method == "POST":
                 body = await request.json()
                 self.calls.append(f"POST /v1/backups/{backend}")
-                backup_id = str(body["id"])
+                backup_id = str(body.get("id", ""))
+                if not backup_id or backup_id in self.backups:
+                    return JSONResponse({"error": [{"message": f"backup {backup_id!r} exists"}]},
+                                        422)
                 with store.lock:
-                    classes = body.get("include") or list(store.classes)
+                    names = body.get("include") or list(store.classes)
+                    saved = {n: copy.deepcopy(store.classes[n]) for n in names
+                             if n in store.classes}
                 self.backups[backup_id] = {"id": backup_id, "backend": backend,
-                                           "classes": classes, "status": "SUCCESS",
-                                           "path": f"/var/lib/weaviate/backups/{backup_id}"}
-                return JSONResponse({**self.backups[backup_id], "status": "STARTED"})
+                                           "classes": list(saved), "status": "SUCCESS",
+                                           "path": f"/var/lib/weaviate/backups/{backup_id}",
+                                           "_data": saved}
+                return JSONResponse({**self._backup_view(backup_id), "status": "STARTED"})
             backup_id = request.path_params.get("backup_id", "")
             self.calls.append(f"GET /v1/backups/{backend}/{{id}}")
+            if backup_id not in self.backups:
+                return JSONResponse({"error": [{"message": "backup not found"}]}, 404)
+            return JSONResponse(self._backup_view(backup_id))
+
+        async def restore(request: Request) -> Response:
+            backend, backup_id = request.path_params["backend"], request.path_params["backup_id"]
+            self.calls.append(f"{request.method} /v1/backups/{backend}/{{id}}/restore")
             found = self.backups.get(backup_id)
             if found is None:
                 return JSONResponse({"error": [{"message": "backup not found"}]}, 404)
-            return JSONResponse(found)
+            if request.method == "GET":
+                status = found.get("restore_status")
+                if status is None:
+                    return JSONResponse({"error": [{"message": "no restore running"}]}, 404)
+                return JSONResponse({"id": backup_id, "backend": backend, "status": status,
+                                     "classes": found["classes"]})
+            with store.lock:
+                clash = [n for n in found["_data"] if n in store.classes]
+                if clash:
+                    return JSONResponse({"error": [{"message":
+                        f"cannot restore class {clash[0]!r}: class name already exists"}]}, 422)
+                for name, saved in found["_data"].items():
+                    store.classes[name] = copy.deepcopy(saved)
+            found["restore_status"] = "SUCCESS"
+            return JSONResponse({"id": backup_id, "backend": backend, "status": "STARTED",
+                                 "classes": found["classes"]})
 
         async def unhandled(request: Request) -> Response:
             self.unhandled.append(f"{request.method} {request.url.path}")
@@ -547,5 +578,6 @@ class FakeWeaviate(BackgroundServer):
             Route("/v1/nodes", nodes),
             Route("/v1/backups/{backend}", backups, methods=["POST"]),
             Route("/v1/backups/{backend}/{backup_id}", backups),
+            Route("/v1/backups/{backend}/{backup_id}/restore", restore, methods=["GET", "POST"]),
             Route("/{path:path}", unhandled, methods=methods),
         ])
