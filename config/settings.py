@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     reply_reclaim_idle_ms: int = Field(default=30_000, ge=100)
     widget_session_rate: str = "20/minute"
     widget_message_rate: str = "30/minute"
+    # Each resume reads up to 500 messages: a widget paging a long history needs a few.
+    widget_resume_rate: str = "30/minute"
     widget_max_text: int = Field(default=4000, ge=1)
     widget_token_ttl_days: int = Field(default=30, ge=1)
 
