@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     reply_debounce_ms: int = Field(default=400, ge=0)
     # A reply job unacknowledged this long belonged to a dead worker and is taken over.
     reply_reclaim_idle_ms: int = Field(default=30_000, ge=100)
+    # Connections of one process's Redis pool (commands, pub/sub, rate limits, the worker).
+    redis_max_connections: int = Field(default=200, ge=10)
     widget_session_rate: str = "20/minute"
     widget_message_rate: str = "30/minute"
     # Each resume reads up to 500 messages: a widget paging a long history needs a few.
