@@ -307,7 +307,9 @@ def normalize_message(message: Message, *, edited: bool = False) -> InboundMessa
     key = f"{chat_id}:{message.message_id}"
     sent_at = _when(message.date)
     if edited:
-        sent_at = _when(message.edit_date or message.date)
+        # An edit_date no clock can hold (2**70) falls back to the send date: the key stays
+        # the same on every redelivery.
+        sent_at = _when(message.edit_date or message.date, fallback=sent_at)
         key += f":edit:{int(sent_at.timestamp())}"
         text = EDITED_PREFIX + text
     user = message.from_user
@@ -331,8 +333,13 @@ def normalize_message(message: Message, *, edited: bool = False) -> InboundMessa
     )
 
 
-def _when(value: int | datetime) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromtimestamp(value, UTC)
+def _when(value: int | datetime, fallback: datetime | None = None) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        return fallback or datetime.now(UTC)
 
 
 def _chat_name(message: Message) -> str | None:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from bot.core.types import (
     INT64_MAX,
     Author,
+    ChannelContext,
     ConversationEvent,
     DeliveryResult,
     DeliveryStatus,
@@ -34,6 +35,7 @@ from bot.core.types import (
     loads_bounded,
 )
 from channels.base import ChannelAdapter
+from config import Settings
 
 STATIC_DIR = Path(__file__).with_name("widget_static")
 CHANNEL = "web"
@@ -43,7 +45,10 @@ HISTORY_PAGE = 50
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_BAD_REQUEST = 4400
 CLOSE_INTERNAL = 1011
+CLOSE_TOO_MANY = 4429
 TYPING_INTERVAL_S = 2.0
+# Open sockets of one visitor in one process (tabs of one browser share the token).
+MAX_SOCKETS_PER_VISITOR = 8
 
 WIDGET_SOCKETS = Gauge("switchboard_widget_sockets", "Open widget WebSockets")
 
@@ -79,6 +84,8 @@ def history_frame(page: HistoryPage) -> dict[str, Any]:
         "messages": [m.model_dump(mode="json") for m in page.messages],
         "last_seq": page.last_seq,
         "mode": page.mode.value,
+        # Cut at a page: the widget asks for the rest with a resume after its last message.
+        "has_more": page.has_more,
     }
 
 
@@ -86,6 +93,10 @@ class WidgetChannel(ChannelAdapter):
     """Channel `web`: the embeddable widget, its demo page and its socket."""
 
     name: ClassVar[str] = CHANNEL
+
+    def __init__(self, settings: Settings, context: ChannelContext) -> None:
+        super().__init__(settings, context)
+        self.sockets_of: dict[str, int] = {}  # visitor id → open sockets in this process
 
     # --- tokens -----------------------------------------------------------------------------
 
@@ -226,6 +237,12 @@ class WidgetConnection:
             await self.ws.close(code=code, reason=exc.detail[:100])
             return
         ctx = self.channel.context
+        open_sockets = self.channel.sockets_of
+        if open_sockets.get(self.visitor_id, 0) >= MAX_SOCKETS_PER_VISITOR:
+            await self.error("too_many_sockets", "too many open chat windows for this visitor")
+            await self.ws.close(code=CLOSE_TOO_MANY, reason="too many sockets")
+            return
+        open_sockets[self.visitor_id] = open_sockets.get(self.visitor_id, 0) + 1
         WIDGET_SOCKETS.inc()
         try:
             subscription = await ctx.subscribe(self.conversation_id, owner=self.id)
@@ -245,6 +262,9 @@ class WidgetConnection:
                 await self.ws.close(code=CLOSE_INTERNAL, reason="internal error")
         finally:
             WIDGET_SOCKETS.dec()
+            left = open_sockets.pop(self.visitor_id, 1) - 1
+            if left > 0:
+                open_sockets[self.visitor_id] = left
             await ctx.release(self.id)
 
     @staticmethod
@@ -278,7 +298,8 @@ class WidgetConnection:
         self.seqs.reset(floor)
         for seq in present:
             self.seqs.take(seq)
-        self.seqs.settle(page.last_seq)
+        # A cut page covers numbers up to its last message only: the rest is not "missing".
+        self.seqs.settle(page.messages[-1].seq if page.has_more else page.last_seq)
         await self.send_json(history_frame(page))
 
     async def _pump(self, subscription: Subscription) -> None:
@@ -338,6 +359,11 @@ class WidgetConnection:
                 raise WidgetError(
                     "bad_frame", f"resume needs an integer after_seq from 0 to {INT64_MAX}"
                 )
+            # Each resume is a read of up to a page from storage: limited per conversation.
+            if not await self.channel.context.allow(
+                "widget-resume", self.conversation_id, self.channel.settings.widget_resume_rate
+            ):
+                raise WidgetError("rate_limited", "too many resume frames; please wait a moment")
             try:
                 await self.send_history(after)
             except LookupError:
@@ -407,15 +433,22 @@ class WidgetConnection:
             await self.send_json({"type": "typing", "author": event.data["author"]})
 
     async def _fill_gap(self) -> None:
-        """Send what this socket missed (a lost or reordered event) straight from storage."""
-        page = await self.channel.context.history(
-            self.conversation_id, after_seq=self.seqs.watermark, limit=HISTORY_PAGE
-        )
-        for message in page.messages:
-            if self.seqs.take(message.seq):
-                await self.send_json(message_frame(message))
-        for seq in page.mode_seqs:
-            self.seqs.take(seq)
+        """Send what this socket missed (lost, reordered or overflowed events) from storage."""
+        cursor = self.seqs.watermark
+        while True:
+            page = await self.channel.context.history(
+                self.conversation_id, after_seq=cursor, limit=HISTORY_PAGE
+            )
+            for message in page.messages:
+                if self.seqs.take(message.seq):
+                    await self.send_json(message_frame(message))
+            for seq in page.mode_seqs:
+                self.seqs.take(seq)
+            if not page.has_more:
+                break
+            # The page was cut; the next one starts after it (not at the watermark, which a
+            # number that was never stored may hold back for a while).
+            cursor = page.messages[-1].seq
         if page.mode != self.mode:
             self.mode = page.mode
             await self.send_json({"type": "status", "seq": page.last_seq, "mode": page.mode.value})

@@ -86,8 +86,12 @@ class Settings(BaseSettings):
     reply_reclaim_idle_ms: int = Field(default=30_000, ge=100)
     # An answer that failed (or whose worker died) this many times is parked for an operator.
     reply_max_attempts: int = Field(default=3, ge=1)
+    # Connections of one process's Redis pool (commands, pub/sub, rate limits, the worker).
+    redis_max_connections: int = Field(default=200, ge=10)
     widget_session_rate: str = "20/minute"
     widget_message_rate: str = "30/minute"
+    # Each resume reads up to 500 messages: a widget paging a long history needs a few.
+    widget_resume_rate: str = "30/minute"
     widget_max_text: int = Field(default=4000, ge=1)
     # Longer inbound text is stored in full; only this much of it is processed (model, search).
     telegram_max_text: int = Field(default=4096, ge=1)

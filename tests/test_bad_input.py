@@ -18,7 +18,15 @@ from bot.core.types import Author
 from config import Settings
 from tests.fakes.telegram_api import FakeTelegram
 from tests.support import LiveApp, live_app, new_session, widget_socket
-from tests.test_telegram import TOKEN, FixedReplies, message, post, telegram_settings, update
+from tests.test_telegram import (
+    TOKEN,
+    FixedReplies,
+    _now,
+    message,
+    post,
+    telegram_settings,
+    update,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -94,6 +102,7 @@ async def test_telegram_refuses_deep_nesting_and_stores_out_of_range_fields(
             update(message=message(7801, 1, photo=[photo], caption="my photo")),
             update(message=message(7801, 2, document=document)),
             update(message=message(7801, 3, "broken emoji \ud83d here")),
+            update(edited_message=message(7801, 4, "edited", edit_date=HUGE)),
         ):
             response = await post(app, json.dumps(payload))  # ASCII: escapes survive
             # A 5xx would have Telegram redeliver this message forever.
@@ -102,7 +111,7 @@ async def test_telegram_refuses_deep_nesting_and_stores_out_of_range_fields(
             Message.channel == "telegram", Message.author == Author.CUSTOMER
         ).to_list()
         by_id = {m.external_id: m for m in stored}
-        assert set(by_id) == {"7801:1", "7801:2", "7801:3"}
+        assert set(by_id) == {"7801:1", "7801:2", "7801:3", f"7801:4:edit:{_now}"}
         # Nothing the customer sent is lost: the oversized numbers are kept as text.
         assert by_id["7801:1"].text == "my photo"
         assert by_id["7801:1"].attachments[0].model_dump()["height"] == str(HUGE)

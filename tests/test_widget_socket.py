@@ -254,7 +254,13 @@ async def test_new_conversation_history_is_empty(settings: Settings) -> None:
         session = await new_session(app)
         async with widget_socket(app, session["token"]) as ws:
             history = await ws.next()
-        assert history == {"type": "history", "messages": [], "last_seq": 0, "mode": "ai"}
+        assert history == {
+            "type": "history",
+            "messages": [],
+            "last_seq": 0,
+            "mode": "ai",
+            "has_more": False,
+        }
 
 
 # --- the visitor's frames --------------------------------------------------------------------

@@ -27,6 +27,7 @@ from bot.core.types import (
     Subscription,
 )
 
+RESUME_PAGE = 500
 # Delivery reports only move a message forward; failure is final whenever it comes.
 _STATUS_RANK = {
     DeliveryStatus.PENDING: 0,
@@ -86,13 +87,21 @@ class CoreChannelContext:
         if conversation is None:
             raise LookupError(f"conversation {conversation_id} does not exist")
         oid = PydanticObjectId(conversation_id)
+        has_more = False
         if after_seq is None:
             messages = await latest_messages(oid, limit=limit)
             since = messages[0].seq - 1 if messages else 0
         else:
-            messages = await messages_after(oid, after_seq, limit=max(limit, 500))
+            # A socket that was away gets up to RESUME_PAGE at once; has_more says to ask again.
+            page = max(limit, RESUME_PAGE)
+            messages = await messages_after(oid, after_seq, limit=page + 1)
+            has_more = len(messages) > page
+            messages = messages[:page]
             since = after_seq
-        changes = await ModeChange.find({"conversation_id": oid, "seq": {"$gt": since}}).to_list()
+        span: dict[str, int] = {"$gt": since}
+        if has_more:
+            span["$lte"] = messages[-1].seq  # later changes belong to the next page
+        changes = await ModeChange.find({"conversation_id": oid, "seq": span}).to_list()
         mode_seqs = [change.seq for change in changes]
         # The conversation was read first: a message stored since may be newer than its counter.
         last_seq = max([conversation.last_seq, *(m.seq for m in messages)])
@@ -101,6 +110,7 @@ class CoreChannelContext:
             last_seq=last_seq,
             mode=conversation.mode,
             mode_seqs=mode_seqs,
+            has_more=has_more,
         )
 
     async def owns_conversation(

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from loguru import logger
+from prometheus_client import Counter
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -27,6 +28,12 @@ from bot.core.types import ConversationEvent
 EVENTS_CHANNEL = "sb:events"
 ALL_CONVERSATIONS = "*"
 MODE_CHANGED = "mode.changed"
+RESYNC = "resync"
+
+EVENT_QUEUE_OVERFLOWS = Counter(
+    "switchboard_event_queue_overflows_total",
+    "Sockets that fell behind their event queue and were resynced from storage",
+)
 
 
 def encode_event(event: ConversationEvent, *, origin: str = "") -> str:
@@ -56,7 +63,13 @@ def decode_event(raw: str | bytes) -> tuple[ConversationEvent, str]:
 
 
 class LocalSubscription:
-    """A bounded queue of one subscriber; if it overflows, the reader must resync from storage."""
+    """A bounded queue of one subscriber; if it overflows, the reader resyncs from storage.
+
+    A socket that cannot keep up (a slow client while a long answer streams) must not hold
+    unbounded memory, so events past `maxsize` are dropped. Its next `get()` then returns a
+    single `resync` event instead of what was still queued: everything queued is older
+    than what was dropped, so the reader's refill from storage covers it all.
+    """
 
     def __init__(self, bus: EventBus, key: str, owner: str, maxsize: int = 1000) -> None:
         self.id = uuid.uuid4().hex
@@ -72,17 +85,31 @@ class LocalSubscription:
         try:
             self._queue.put_nowait(event)
         except asyncio.QueueFull:
+            if event is None:
+                # The end must get through: the reader would otherwise wait forever.
+                self._queue.get_nowait()
+                self._queue.put_nowait(None)
+            elif not self.needs_resync:
+                EVENT_QUEUE_OVERFLOWS.inc()
             self.needs_resync = True
 
     def mark_gap(self) -> None:
         self.needs_resync = True
-        self._offer(ConversationEvent(type="resync", conversation_id=self.key))
+        self._offer(ConversationEvent(type="resync", conversation_id=self.key))  # wakes get()
 
     async def get(self) -> ConversationEvent | None:
-        """The next event, or None once closed."""
-        if self.closed and self._queue.empty():
-            return None
-        return await self._queue.get()
+        """The next event, a `resync` after missed events, or None once closed."""
+        if not self.needs_resync:
+            if self.closed and self._queue.empty():
+                return None
+            event = await self._queue.get()
+            if event is None or event.type != RESYNC:
+                return event
+        self.needs_resync = False
+        while not self._queue.empty():
+            if self._queue.get_nowait() is None:
+                return None
+        return ConversationEvent(type=RESYNC, conversation_id=self.key)
 
     async def __aiter__(self) -> AsyncIterator[ConversationEvent]:
         while True:

@@ -133,6 +133,8 @@ class HistoryPage:
     mode: Mode
     # Sequence numbers of the mode changes in the same range (their status was sent live).
     mode_seqs: list[int] = field(default_factory=list)
+    # A page after a seq is cut at a limit: True when more messages follow the last one.
+    has_more: bool = False
 
 
 @dataclass(frozen=True, slots=True)

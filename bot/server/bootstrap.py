@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from loguru import logger
 from pymongo import AsyncMongoClient
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from bot.core.cleanup import TransientState
 from bot.core.db import connect_db
@@ -20,6 +20,8 @@ from bot.server.embedded import resolve_endpoints
 from config import Settings
 from config.logging import setup_logging
 from config.sentry import setup_sentry
+
+REDIS_POOL_WAIT_S = 5.0
 
 
 def derived_caches() -> tuple[str, ...]:
@@ -47,16 +49,23 @@ async def running_core(
     assert settings.mongodb_uri is not None and settings.redis_url is not None
     mongo: AsyncMongoClient[dict[str, object]] | None = None
     redis: Redis | None = None
+    pool: BlockingConnectionPool | None = None
     state = TransientState()
     bus: EventBus | None = None
     try:
         mongo = await connect_db(settings.mongodb_uri, settings.mongodb_db)
-        redis = Redis.from_url(
+        # One pool for the process (commands, pub/sub, rate limits): a caller waits up to
+        # REDIS_POOL_WAIT_S for a free connection instead of failing with "Too many
+        # connections" the moment a burst outgrows it.
+        pool = BlockingConnectionPool.from_url(
             settings.redis_url,
+            max_connections=settings.redis_max_connections,
+            timeout=REDIS_POOL_WAIT_S,
             health_check_interval=15,
             socket_keepalive=True,
             retry_on_timeout=True,
         )
+        redis = Redis(connection_pool=pool)
         bus = EventBus(redis, state)
         await bus.start()
         queue = ReplyQueue(redis)
@@ -67,7 +76,11 @@ async def running_core(
             state=state,
             bus=bus,
             queue=queue,
-            limiter=RateLimiter(settings.redis_url, exempt_loopback=settings.app_env != "prod"),
+            limiter=RateLimiter(
+                settings.redis_url,
+                exempt_loopback=settings.app_env != "prod",
+                connection_pool=pool,
+            ),
             mongo=mongo,
             prompts=PromptBlockCache(redis),
         )
@@ -78,6 +91,8 @@ async def running_core(
             await bus.stop()
         if redis is not None:
             await redis.aclose()
+        if pool is not None:
+            await pool.disconnect()
         if mongo is not None:
             await mongo.close()
         if servers is not None:

@@ -913,8 +913,15 @@ button { font: inherit; color: inherit; }
     if (!frame || typeof frame !== "object") return;
     switch (frame.type) {
       case "history": {
-        if (Array.isArray(frame.messages)) for (const m of frame.messages) acceptMessage(m, false);
-        noteSeq(frame.last_seq);
+        const page = Array.isArray(frame.messages) ? frame.messages : [];
+        for (const m of page) acceptMessage(m, false);
+        if (frame.has_more && page.length) {
+          // Cut at a page: ask for what follows its last message (the server paces these).
+          const after = Math.max(...page.map((m) => Number(m.seq)).filter(Number.isFinite));
+          if (Number.isFinite(after)) sendFrame({ type: "resume", after_seq: after });
+        } else {
+          noteSeq(frame.last_seq);
+        }
         if (frame.mode) {
           state.mode = frame.mode;
           root.setAttribute("data-mode", String(frame.mode));
@@ -972,7 +979,8 @@ button { font: inherit; color: inherit; }
         // that message (shown as "Not sent" with a Retry button instead of being resent
         // on every reconnect).
         let cid = frame.client_id != null ? String(frame.client_id) : null;
-        if (!cid && state.lastSent && Date.now() - state.lastSent.at < 5000) cid = state.lastSent.client_id;
+        // (A rejected message's rate_limited error names it; one without a name is a resume's.)
+        if (!cid && frame.code !== "rate_limited" && state.lastSent && Date.now() - state.lastSent.at < 5000) cid = state.lastSent.client_id;
         state.lastSent = null;
         if (cid && state.outbox.has(cid)) {
           state.outbox.get(cid).failed = true;

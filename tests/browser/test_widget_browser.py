@@ -14,7 +14,12 @@ import pytest
 from beanie import PydanticObjectId
 from playwright.async_api import Browser, Page, expect
 
-from bot.core.documents import Message
+import bot.core.channel_context
+import channels.widget
+from bot.core.conversations import append_message
+from bot.core.documents import Conversation, Message
+from bot.core.types import Author
+from bot.server.bootstrap import running_core
 from config import Settings
 from tests.fakes.openai_server import FakeOpenAI, Garbage, TextReply
 from tests.support import free_port, live_app, with_model
@@ -183,3 +188,40 @@ async def test_an_answer_that_breaks_off_midway_does_not_stay_on_screen(
                 assert authors == ["customer", "system"]
         finally:
             await context.close()
+
+
+async def test_a_widget_back_after_a_long_absence_pages_through_everything_it_missed(
+    settings: Settings, browser: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pages of 5 instead of 500, so a dozen missed messages need three.
+    monkeypatch.setattr(bot.core.channel_context, "RESUME_PAGE", 5)
+    monkeypatch.setattr(channels.widget, "HISTORY_PAGE", 5)
+    port = free_port()
+    context = await browser.new_context()
+    page = await context.new_page()
+    try:
+        async with live_app(settings, port=port, run_worker=False):
+            await open_chat(page, f"http://127.0.0.1:{port}")
+            await say(page, "Hello there")
+            mine = message_item(page, "customer", "Hello there")
+            await expect(mine).to_have_attribute("data-status", "sent", timeout=WAIT_MS)
+            conversation_id = await page.evaluate("window.SwitchboardWidget.state().conversationId")
+        await expect(page.get_by_test_id("sb-status")).to_have_text(
+            "Reconnecting…", timeout=WAIT_MS
+        )
+        # While the widget is away, operators write a dozen messages.
+        async with running_core(settings, configure_logging=False) as core:
+            conversation = await Conversation.get(PydanticObjectId(conversation_id))
+            assert conversation is not None
+            for n in range(12):
+                await append_message(
+                    core=core, conversation=conversation, author=Author.OPERATOR, text=f"note {n}"
+                )
+        async with live_app(settings, port=port, run_worker=False):
+            await expect(message_item(page, "operator", "note 11")).to_be_visible(timeout=30_000)
+            await expect(page.get_by_test_id("sb-message")).to_have_count(13)
+            shown = await rendered_messages(page)
+    finally:
+        await context.close()
+    assert [m["text"] for m in shown] == ["Hello there"] + [f"note {n}" for n in range(12)]
+    assert [int(m["seq"]) for m in shown] == list(range(1, 14))
