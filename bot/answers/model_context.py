@@ -182,16 +182,18 @@ async def build_model_context(
     open_turns = [t for t in all_turns if t.role == "user" and t.seq > covered]
     all_turns = [t for t in all_turns if not (t.role == "user" and t.seq > covered)] + open_turns
 
-    # Newest turns first into the budget; the rest are summarized.
+    # What this reply answers is always kept (each message is bounded at the door); then the
+    # newest of the rest, within the budget; older turns are summarized.
     kept: list[Turn] = []
-    used = 0
-    for turn in reversed(all_turns):
+    used = sum(estimate_tokens(turn.text) for turn in open_turns)
+    for turn in reversed(all_turns[: len(all_turns) - len(open_turns)]):
         cost = estimate_tokens(turn.text)
-        if kept and used + cost > history_budget_tokens:
+        if (kept or open_turns) and used + cost > history_budget_tokens:
             break
         kept.append(turn)
         used += cost
     kept.reverse()
+    kept += open_turns
     dropped = [
         t for t in all_turns[: len(all_turns) - len(kept)] if t.seq > conversation.summary_seq
     ]

@@ -24,7 +24,7 @@ from bot.answers.model_context import ModelContext, build_model_context
 from bot.answers.replies import Reply, ReplyFailed, ReplyUnavailable
 from bot.core.cleanup import conversation_scope
 from bot.core.conversations import append_message, latest_messages
-from bot.core.documents import Contact, Conversation, utcnow
+from bot.core.documents import Contact, Conversation, Message, utcnow
 from bot.core.i18n import text_for
 from bot.core.metrics import REPLIES, REPLY_SECONDS
 from bot.core.modes import InvalidTransition, say_to_customer, transition
@@ -35,6 +35,8 @@ from bot.core.runtime import Core
 from bot.core.types import Author, ConversationEvent, Mode
 
 HISTORY_LIMIT = 30
+# Unanswered customer messages older than the history window read for one answer, at most.
+OPEN_LIMIT = 500
 # Live workers poll every half second; one silent this long is dead and its jobs are taken.
 DEAD_CONSUMER_MS = 10_000
 # How often a worker looks for dead ones: a restarted `serve` finds its predecessor dead
@@ -287,6 +289,10 @@ class ReplyWorker:
         if conversation is None or not self._needs_answer(conversation, job):
             await self._skip(conversation)
             return
+        if history and history[0].seq > conversation.answered_seq + 1:
+            # A burst longer than the window (an outage's backlog): its older messages are
+            # this answer's too, or they would count as answered unseen.
+            history = await self._unanswered_before(conversation, history[0].seq) + history
         if contact is None or contact.id != conversation.contact_id:
             contact = await Contact.get(conversation.contact_id)
         settings = self.core.settings
@@ -363,6 +369,22 @@ class ReplyWorker:
                     reason=reply.handoff_reason,
                     notify=False,
                 )
+
+    @staticmethod
+    async def _unanswered_before(conversation: Conversation, seq: int) -> list[Message]:
+        """Customer messages after the last answered one and before `seq`, oldest first."""
+        return (
+            await Message.find(
+                {
+                    "conversation_id": conversation.id,
+                    "author": Author.CUSTOMER.value,
+                    "seq": {"$gt": conversation.answered_seq, "$lt": seq},
+                }
+            )
+            .sort("+seq")
+            .limit(OPEN_LIMIT)
+            .to_list()
+        )
 
     async def _count_attempt(self, conversation: Conversation) -> int:
         """Count one more try at answering what is unanswered; the count outlives a crash.
