@@ -53,6 +53,16 @@ _RELEASE_LOCK = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
+# One round trip per answer: tries at an earlier burst (answered since) start again from 0.
+_COUNT_ATTEMPT = """
+if redis.call('hget', KEYS[1], 'covered') ~= ARGV[1] then
+  redis.call('del', KEYS[1])
+  redis.call('hset', KEYS[1], 'covered', ARGV[1])
+end
+local n = redis.call('hincrby', KEYS[1], 'n', 1)
+redis.call('expire', KEYS[1], ARGV[2])
+return n
+"""
 # A lock's value starts with its holder's consumer name, so a worker that takes over a dead
 # consumer's jobs also frees its chats at once instead of waiting out the lock's TTL.
 _BREAK_LOCK_OF = """
@@ -393,15 +403,10 @@ class ReplyWorker:
         picks the same message up again) counts too; outages are taken back off.
         """
         key = _attempts_key(str(conversation.id))
-        redis = self.core.redis
-        covered = await redis.hget(key, "covered")
-        if covered is None or int(covered) != conversation.answered_seq:
-            # Tries at an earlier burst, answered since: start again.
-            await redis.delete(key)
-            await redis.hset(key, "covered", conversation.answered_seq)
-        attempts = int(await redis.hincrby(key, "n", 1))
-        await redis.expire(key, ATTEMPTS_TTL_S)
-        return attempts
+        attempts = await self.core.redis.eval(
+            _COUNT_ATTEMPT, 1, key, str(conversation.answered_seq), ATTEMPTS_TTL_S
+        )
+        return int(attempts)
 
     async def _note_failure(self, conversation_id: str, exc: Exception) -> None:
         """Keep a failed try's reason for the operator; an outage's try does not count."""
