@@ -257,6 +257,27 @@ async def test_a_message_sent_while_an_answer_is_generated_gets_its_own_answer(
     assert stored.answered_seq == second.seq
 
 
+async def test_a_backlog_longer_than_the_history_window_is_answered_whole(
+    core: Core, engine: Engine, replies: ScriptedReplies, output: RecordingOutput
+) -> None:
+    gate = replies.hold()
+    async with running_worker(core, engine):
+        first = await say(core, "Hello")
+        cid = first.conversation_id
+        await until(lambda: len(replies.contexts) == 1)
+        backlog = [await say(core, f"<{n}>") for n in range(40)]  # e.g. after an outage
+        gate.set()
+
+        async def settled() -> bool:
+            return (await conversation(cid)).answered_seq >= backlog[-1].seq and await drained(core)
+
+        await eventually(settled)
+
+    answered = [seq for context in replies.contexts[1:] for seq in context.answering_seqs]
+    assert sorted(answered) == [m.seq for m in backlog]
+    assert all(f"<{n}>" in replies.contexts[-1].question for n in range(40))
+
+
 async def test_burst_within_the_debounce_gets_one_answer(
     core: Core, engine: Engine, replies: ScriptedReplies, output: RecordingOutput
 ) -> None:

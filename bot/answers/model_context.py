@@ -67,6 +67,8 @@ class ModelContext:
     # Customer messages at or below this seq were answered before (the conversation's
     # `answered_seq` when the context was built); the ones above it are this reply's.
     answered_before_seq: int = 0
+    # Every customer message this reply answers, also those only in the summary.
+    answering_seqs: list[int] = field(default_factory=list)
 
     @property
     def answering(self) -> list[Turn]:
@@ -76,10 +78,6 @@ class ModelContext:
         answer was generated is numbered before that answer but was never answered by it.
         """
         return [t for t in self.turns if t.role == "user" and t.seq > self.answered_before_seq]
-
-    @property
-    def answering_seqs(self) -> list[int]:
-        return [turn.seq for turn in self.answering]
 
     @property
     def question(self) -> str:
@@ -182,19 +180,28 @@ async def build_model_context(
     open_turns = [t for t in all_turns if t.role == "user" and t.seq > covered]
     all_turns = [t for t in all_turns if not (t.role == "user" and t.seq > covered)] + open_turns
 
-    # Newest turns first into the budget; the rest are summarized.
-    kept: list[Turn] = []
+    # Into the budget, newest first: what this reply answers, then the rest of the history.
+    # What does not fit is summarized (an open question too: the model still sees it, short).
     used = 0
-    for turn in reversed(all_turns):
-        cost = estimate_tokens(turn.text)
-        if kept and used + cost > history_budget_tokens:
-            break
-        kept.append(turn)
-        used += cost
-    kept.reverse()
-    dropped = [
-        t for t in all_turns[: len(all_turns) - len(kept)] if t.seq > conversation.summary_seq
-    ]
+
+    def newest_within_budget(turns: list[Turn], *, first: bool) -> list[Turn]:
+        nonlocal used
+        taken: list[Turn] = []
+        for turn in reversed(turns):
+            cost = estimate_tokens(turn.text)
+            if (taken or not first) and used + cost > history_budget_tokens:
+                break
+            taken.append(turn)
+            used += cost
+        taken.reverse()
+        return taken
+
+    answered_turns = all_turns[: len(all_turns) - len(open_turns)]
+    kept_open = newest_within_budget(open_turns, first=True)
+    kept_answered = newest_within_budget(answered_turns, first=not kept_open)
+    kept = kept_answered + kept_open
+    kept_seqs = {t.seq for t in kept}
+    dropped = [t for t in all_turns if t.seq not in kept_seqs and t.seq > conversation.summary_seq]
     summary = conversation.summary
     if dropped:
         summary = summarize_turns(summary, dropped)
@@ -224,6 +231,7 @@ async def build_model_context(
         answering_through_seq=through,
         agent=agent,
         answered_before_seq=covered,
+        answering_seqs=[t.seq for t in open_turns],
     )
     hits: list[KnowledgeHit] = []
     if knowledge is not None and partial.question:
@@ -256,4 +264,5 @@ async def build_model_context(
         instructions=instructions,
         prompt_block_ids=[str(block.id) for block in blocks],
         answered_before_seq=covered,
+        answering_seqs=[t.seq for t in open_turns],
     )

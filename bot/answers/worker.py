@@ -24,7 +24,7 @@ from bot.answers.model_context import ModelContext, build_model_context
 from bot.answers.replies import Reply, ReplyFailed, ReplyUnavailable
 from bot.core.cleanup import conversation_scope
 from bot.core.conversations import append_message, latest_messages
-from bot.core.documents import Contact, Conversation, utcnow
+from bot.core.documents import Contact, Conversation, Message, utcnow
 from bot.core.i18n import text_for
 from bot.core.metrics import REPLIES, REPLY_SECONDS
 from bot.core.modes import InvalidTransition, say_to_customer, transition
@@ -35,6 +35,8 @@ from bot.core.runtime import Core
 from bot.core.types import Author, ConversationEvent, Mode
 
 HISTORY_LIMIT = 30
+# Unanswered customer messages older than the history window read for one answer, at most.
+OPEN_LIMIT = 500
 # Live workers poll every half second; one silent this long is dead and its jobs are taken.
 DEAD_CONSUMER_MS = 10_000
 # How often a worker looks for dead ones: a restarted `serve` finds its predecessor dead
@@ -50,6 +52,16 @@ return 0
 _RELEASE_LOCK = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
+"""
+# One round trip per answer: tries at an earlier burst (answered since) start again from 0.
+_COUNT_ATTEMPT = """
+if redis.call('hget', KEYS[1], 'covered') ~= ARGV[1] then
+  redis.call('del', KEYS[1])
+  redis.call('hset', KEYS[1], 'covered', ARGV[1])
+end
+local n = redis.call('hincrby', KEYS[1], 'n', 1)
+redis.call('expire', KEYS[1], ARGV[2])
+return n
 """
 # A lock's value starts with its holder's consumer name, so a worker that takes over a dead
 # consumer's jobs also frees its chats at once instead of waiting out the lock's TTL.
@@ -287,6 +299,10 @@ class ReplyWorker:
         if conversation is None or not self._needs_answer(conversation, job):
             await self._skip(conversation)
             return
+        if history and history[0].seq > conversation.answered_seq + 1:
+            # A burst longer than the window (an outage's backlog): its older messages are
+            # this answer's too, or they would count as answered unseen.
+            history = await self._unanswered_before(conversation, history[0].seq) + history
         if contact is None or contact.id != conversation.contact_id:
             contact = await Contact.get(conversation.contact_id)
         settings = self.core.settings
@@ -364,6 +380,22 @@ class ReplyWorker:
                     notify=False,
                 )
 
+    @staticmethod
+    async def _unanswered_before(conversation: Conversation, seq: int) -> list[Message]:
+        """Customer messages after the last answered one and before `seq`, oldest first."""
+        return (
+            await Message.find(
+                {
+                    "conversation_id": conversation.id,
+                    "author": Author.CUSTOMER.value,
+                    "seq": {"$gt": conversation.answered_seq, "$lt": seq},
+                }
+            )
+            .sort("+seq")
+            .limit(OPEN_LIMIT)
+            .to_list()
+        )
+
     async def _count_attempt(self, conversation: Conversation) -> int:
         """Count one more try at answering what is unanswered; the count outlives a crash.
 
@@ -371,15 +403,10 @@ class ReplyWorker:
         picks the same message up again) counts too; outages are taken back off.
         """
         key = _attempts_key(str(conversation.id))
-        redis = self.core.redis
-        covered = await redis.hget(key, "covered")
-        if covered is None or int(covered) != conversation.answered_seq:
-            # Tries at an earlier burst, answered since: start again.
-            await redis.delete(key)
-            await redis.hset(key, "covered", conversation.answered_seq)
-        attempts = int(await redis.hincrby(key, "n", 1))
-        await redis.expire(key, ATTEMPTS_TTL_S)
-        return attempts
+        attempts = await self.core.redis.eval(
+            _COUNT_ATTEMPT, 1, key, str(conversation.answered_seq), ATTEMPTS_TTL_S
+        )
+        return int(attempts)
 
     async def _note_failure(self, conversation_id: str, exc: Exception) -> None:
         """Keep a failed try's reason for the operator; an outage's try does not count."""
