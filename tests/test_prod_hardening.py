@@ -57,6 +57,9 @@ async def test_metrics_in_prod_without_a_token_are_for_this_machine_only(
         assert (await client.get("/metrics")).status_code == 200  # from 127.0.0.1
         remote = await client.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
         assert remote.status_code == 401
+        # Through a reverse proxy on this machine: the visitor is not local.
+        proxied = await client.get("/metrics", headers={"Forwarded": "for=127.0.0.1"})
+        assert proxied.status_code == 401
 
 
 async def test_docs_are_off_in_prod(settings: Settings) -> None:

@@ -147,8 +147,10 @@ def _metrics_allowed(settings: Settings, request: Request) -> bool:
         return hmac.compare_digest(sent.encode("utf-8", "replace"), expected.encode())
     if settings.app_env != "prod":
         return True
-    # No token in prod: only a scraper on this machine (a sidecar, a local agent).
-    return request.client is not None and is_loopback(request.client.host)
+    # No token in prod: only a scraper on this machine (a sidecar, a local agent), and not a
+    # visitor whose request a reverse proxy on this machine passed on.
+    proxied = "x-forwarded-for" in request.headers or "forwarded" in request.headers
+    return not proxied and request.client is not None and is_loopback(request.client.host)
 
 
 def _add_service_routes(app: FastAPI, settings: Settings) -> None:
