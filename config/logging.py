@@ -21,7 +21,7 @@ _SECRET_PATTERNS = [
         r"(?i)(authorization|x-twilio-signature|x-telegram-bot-api-secret-token|"
         r"api[_-]?key|password|token)([\"']?\s*[:=]\s*[\"']?)[^\s\"'&,}]+"
     ),
-    re.compile(r"(?i)(mongodb(?:\+srv)?://[^:/@\s]+:)[^@\s]+(@)"),
+    re.compile(r"(?i)((?:mongodb(?:\+srv)?|rediss?)://[^:/@\s]*:)[^@\s]+(@)"),
 ]
 
 

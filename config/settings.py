@@ -39,6 +39,9 @@ class Settings(BaseSettings):
 
     app_env: AppEnv = "dev"
     data_dir: Path = Path("./data")
+    # APP_ENV=prod refuses a non-https PUBLIC_BASE_URL (session cookies would not be Secure)
+    # unless this says the deployment knowingly runs without TLS.
+    allow_insecure_public_url: bool = False
     public_base_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -73,6 +76,12 @@ class Settings(BaseSettings):
     twilio_api_base: str | None = None
 
     sentry_dsn: SecretStr | None = None
+    # GET /metrics wants `Authorization: Bearer <METRICS_TOKEN>` when set; unset, it is open
+    # outside prod and, in prod, served only to clients on this machine.
+    metrics_token: SecretStr | None = None
+    # The interactive API docs (/docs, /redoc, /openapi.json), served without a CDN. Unset:
+    # on outside prod, off in prod.
+    api_docs: bool | None = None
     # Signs widget visitor tokens. Unset outside prod: a random secret generated once per
     # installation under DATA_DIR/secrets (`with_installation_secrets`); required in prod.
     jwt_secret: SecretStr | None = Field(default=None, validate_default=True)
@@ -145,9 +154,18 @@ class Settings(BaseSettings):
 
     @field_validator("public_base_url")
     @classmethod
-    def _base_url(cls, value: str) -> str:
+    def _base_url(cls, value: str, info: ValidationInfo) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
+        if (
+            info.data.get("app_env") == "prod"
+            and not value.startswith("https://")
+            and not info.data.get("allow_insecure_public_url")
+        ):
+            raise ValueError(
+                "must be an https:// URL when APP_ENV=prod "
+                "(or set ALLOW_INSECURE_PUBLIC_URL=true to run without TLS knowingly)"
+            )
         return value.rstrip("/")
 
     @field_validator("jwt_secret")
@@ -175,6 +193,10 @@ class Settings(BaseSettings):
     def llm_configured(self) -> bool:
         """A chat model is reachable: an API key or an OpenAI-compatible base URL is set."""
         return self.openai_api_key is not None or self.openai_base_url is not None
+
+    @property
+    def docs_enabled(self) -> bool:
+        return self.api_docs if self.api_docs is not None else self.app_env != "prod"
 
     @property
     def json_logs(self) -> bool:

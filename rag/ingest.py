@@ -16,11 +16,13 @@ import httpx
 import numpy as np
 from tqdm import tqdm
 
+from rag.fetch import SafeFetcher, host_of
 from rag.loaders import SUPPORTED_SUFFIXES, UnsupportedFormatError, chunk_document, kind_of, parse
 from rag.registry import DocumentRecord
 
 if TYPE_CHECKING:
     from rag.kb import KnowledgeBase
+    from rag.settings import KBSettings
 
 _CHUNK_NAMESPACE = uuid.UUID("6b1f0f9e-6f0e-4a52-9c1e-5a3f3d0c2b11")
 
@@ -89,8 +91,9 @@ async def ingest(
     started = time.perf_counter()
     report = IngestReport(source=source)
     timeout = kb.kb_settings.http_timeout_seconds
-    async with httpx.AsyncClient(timeout=timeout, follow_redirects=True) as http:
-        origin, items, complete = await _discover(source, http, kb.kb_settings.max_sitemap_urls)
+    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as http:
+        origin, items, complete = await _discover(source, fetcher_for(http, kb.kb_settings),
+                                                  kb.kb_settings)
         seen: set[str] = set()
         bar = tqdm(total=len(items), desc="kb ingest", unit="doc", disable=not progress)
         try:
@@ -117,29 +120,49 @@ async def ingest(
     return report
 
 
+def fetcher_for(http: httpx.AsyncClient, settings: KBSettings) -> SafeFetcher:
+    """The URL fetcher of an ingestion run, with the knowledge base's limits."""
+    return SafeFetcher(
+        http,
+        allow_private=settings.allow_private_urls,
+        max_bytes=settings.max_document_bytes,
+        extra_hosts=settings.allowed_hosts.split(","),
+    )
+
+
 async def _discover(
-    source: str, http: httpx.AsyncClient, max_urls: int,
+    source: str, fetcher: SafeFetcher, settings: KBSettings,
 ) -> tuple[str, list[_Item], bool]:
     """(origin, items, complete): `complete` means absent documents of the origin are gone."""
     if _is_url(source):
-        response = await http.get(source)
-        response.raise_for_status()
-        body = response.content
-        locs = _sitemap_locs(body)
+        # Pages and redirects stay on the source's host unless more hosts are allowed.
+        hosts = {host_of(source)}
+        first = await fetcher.get(source, hosts=hosts)
+        locs = _sitemap_locs(first.body)
         if locs is None:
-            ctype = response.headers.get("content-type")
-            return source, [_url_item(source, http, prefetched=(body, ctype))], True
+            prefetched = (first.body, first.content_type)
+            return source, [_url_item(source, fetcher, hosts, prefetched)], True
         urls: list[str] = []
+        # A sitemap may list itself or another that lists it back: each is read once.
+        visited = {source, first.url}
         pending = list(locs)
-        while pending and len(urls) < max_urls:
+        sitemaps, truncated = 1, False
+        while pending and len(urls) < settings.max_sitemap_urls:
             loc = pending.pop(0)
+            if loc in visited:
+                continue
+            visited.add(loc)
             if loc.endswith(".xml"):
-                sub = await http.get(loc)
-                sub.raise_for_status()
-                pending.extend(_sitemap_locs(sub.content) or [])
+                if sitemaps >= settings.max_sitemaps:
+                    truncated = True
+                    continue
+                sitemaps += 1
+                sub = await fetcher.get(loc, hosts=hosts)
+                pending.extend(_sitemap_locs(sub.body) or [])
             else:
                 urls.append(loc)
-        return source, [_url_item(u, http) for u in urls], len(urls) < max_urls or not pending
+        complete = not truncated and (len(urls) < settings.max_sitemap_urls or not pending)
+        return source, [_url_item(u, fetcher, hosts) for u in urls], complete
     return await asyncio.to_thread(_discover_path, source)
 
 
@@ -179,14 +202,14 @@ def _file_item(path: Path) -> _Item:
 
 
 def _url_item(
-    url: str, http: httpx.AsyncClient, prefetched: tuple[bytes, str | None] | None = None,
+    url: str, fetcher: SafeFetcher, hosts: set[str],
+    prefetched: tuple[bytes, str | None] | None = None,
 ) -> _Item:
     async def fetch() -> tuple[bytes, str | None]:
         if prefetched is not None:
             return prefetched
-        response = await http.get(url)
-        response.raise_for_status()
-        return response.content, response.headers.get("content-type")
+        fetched = await fetcher.get(url, hosts=hosts)
+        return fetched.body, fetched.content_type
 
     return _Item(identity=url, source=url, name=url, fetch=fetch)
 

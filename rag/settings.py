@@ -36,6 +36,13 @@ class KBSettings(BaseSettings):
     language_debias: bool = True
     http_timeout_seconds: float = Field(default=20.0, gt=0)
     max_sitemap_urls: int = Field(default=5000, ge=1)
+    # URL ingestion (rag/fetch.py): sitemap files fetched per run; bytes per document or
+    # sitemap; hosts besides the source's own (comma-separated) that pages and redirects may
+    # reach; internal addresses (loopback, private, link-local, metadata) only when allowed.
+    max_sitemaps: int = Field(default=200, ge=1)
+    max_document_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    allowed_hosts: str = ""
+    allow_private_urls: bool = False
     weaviate_grpc_port: int = Field(default=50051, ge=1, le=65535)
 
     def search_cache_pattern(self) -> str:

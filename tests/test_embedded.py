@@ -66,7 +66,8 @@ async def test_start_ping_and_exactly_one_server_each(tmp_path: Path) -> None:
         endpoints = servers.endpoints
         assert endpoints.mongodb_uri is not None
         assert endpoints.redis_url is not None
-        assert endpoints.mongodb_uri.startswith("mongodb://127.0.0.1:")
+        assert endpoints.mongodb_uri.startswith("mongodb://switchboard:")
+        assert "@127.0.0.1:" in endpoints.mongodb_uri
         assert await _mongo_roundtrip(endpoints.mongodb_uri, {"name": "a"}) == ["a"]
         redis = await _redis(endpoints.redis_url)
         assert await redis.ping()

@@ -33,7 +33,7 @@ import os
 import re
 import ssl
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -159,19 +159,82 @@ def _ssl_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
+# One response from an MCP server (a listing, a tool result, an SSE stream of one call) may
+# hold at most this much: a runaway or hostile server cannot fill the process's memory.
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+
+
+class McpResponseRefused(httpx.TransportError):
+    """A redirect off the server's host, or a response over `MAX_RESPONSE_BYTES`."""
+
+
+class _CappedStream(httpx.AsyncByteStream):
+    def __init__(self, inner: httpx.AsyncByteStream, limit: int, url: httpx.URL) -> None:
+        self._inner = inner
+        self._limit = limit
+        self._url = url
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        total = 0
+        async for chunk in self._inner:
+            total += len(chunk)
+            if total > self._limit:
+                raise McpResponseRefused(
+                    f"the MCP server's response is larger than {self._limit} bytes"
+                )
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _GuardedTransport(httpx.AsyncBaseTransport):
+    """Redirects only on the requested host; response bodies capped."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, limit: int) -> None:
+        self._inner = inner
+        self._limit = limit
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        location = response.headers.get("location")
+        if 300 <= response.status_code < 400 and location is not None:
+            target = request.url.join(location)
+            if (target.scheme, target.host, target.port) != (
+                request.url.scheme,
+                request.url.host,
+                request.url.port,
+            ):
+                await response.aclose()
+                raise McpResponseRefused(
+                    f"the MCP server redirected to another host ({target.host})", request=request
+                )
+        stream = response.stream
+        assert isinstance(stream, httpx.AsyncByteStream)
+        response.stream = _CappedStream(stream, self._limit, request.url)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 def _http_client(
     headers: dict[str, str] | None = None,
     timeout: httpx.Timeout | None = None,
     auth: httpx.Auth | None = None,
 ) -> httpx.AsyncClient:
-    """Like the MCP SDK's default client, but sharing one TLS context: every tool call opens
-    a session, and building a TLS context each time costs tens of milliseconds."""
+    """Like the MCP SDK's default client, but sharing one TLS context (every tool call opens
+    a session, and building a TLS context each time costs tens of milliseconds), following
+    redirects only on the server's own host, and capping every response's size."""
+    transport = _GuardedTransport(
+        httpx.AsyncHTTPTransport(verify=_ssl_context()), MAX_RESPONSE_BYTES
+    )
     return httpx.AsyncClient(
         headers=headers,
         timeout=timeout if timeout is not None else httpx.Timeout(30.0),
         auth=auth,
         follow_redirects=True,
-        verify=_ssl_context(),
+        transport=transport,
     )
 
 

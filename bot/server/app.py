@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import signal
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -24,6 +25,7 @@ from bot.answers.replies import ReplyGenerator
 from bot.answers.worker import ReplyWorker
 from bot.core.channel_context import CoreChannelContext
 from bot.core.data_rights import run_retention
+from bot.core.ratelimit import is_loopback
 from bot.core.runtime import Core
 from bot.server.body_limits import BodyLimits
 from bot.server.bootstrap import derived_caches, running_core
@@ -113,21 +115,53 @@ def create_app(
                 on_ready(core.settings)
             yield
 
-    app = FastAPI(title="Switchboard", version="0.1.0", lifespan=lifespan)
+    app = _new_app(settings, lifespan)
     for channel in channels:
         app.include_router(channel.router())
     app.include_router(build_panel_router(settings))
     if settings.app_env != "prod":
         # The endpoint behind the example "order status" HTTP action (config/actions/).
         app.include_router(demo_router)
-    _add_service_routes(app)
+    _add_service_routes(app, settings)
     _add_error_handlers(app)
     # Outermost: sizes and nesting are checked before any route reads a byte of the body.
     app.add_middleware(BodyLimits)
     return app
 
 
-def _add_service_routes(app: FastAPI) -> None:
+def _new_app(settings: Settings, lifespan: Any) -> FastAPI:
+    """The FastAPI app; its docs, where on, load Swagger UI from the app (works offline)."""
+    if not settings.docs_enabled:
+        return FastAPI(
+            title="Switchboard",
+            version="0.1.0",
+            lifespan=lifespan,
+            docs_url=None,
+            redoc_url=None,
+            openapi_url=None,
+        )
+    from fastapi_offline import FastAPIOffline
+
+    return FastAPIOffline(
+        title="Switchboard", version="0.1.0", lifespan=lifespan, static_url="/docs-static"
+    )
+
+
+def _metrics_allowed(settings: Settings, request: Request) -> bool:
+    token = settings.metrics_token
+    if token is not None:
+        sent = request.headers.get("authorization", "")
+        expected = f"Bearer {token.get_secret_value()}"
+        return hmac.compare_digest(sent.encode("utf-8", "replace"), expected.encode())
+    if settings.app_env != "prod":
+        return True
+    # No token in prod: only a scraper on this machine (a sidecar, a local agent), and not a
+    # visitor whose request a reverse proxy on this machine passed on.
+    proxied = "x-forwarded-for" in request.headers or "forwarded" in request.headers
+    return not proxied and request.client is not None and is_loopback(request.client.host)
+
+
+def _add_service_routes(app: FastAPI, settings: Settings) -> None:
     @app.get("/health", tags=["service"])
     async def health() -> dict[str, str]:
         return {"status": "ok"}
@@ -149,7 +183,13 @@ def _add_service_routes(app: FastAPI) -> None:
         return JSONResponse({"status": "ready"})
 
     @app.get("/metrics", tags=["service"])
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        if not _metrics_allowed(settings, request):
+            return JSONResponse(
+                {"detail": "metrics need Authorization: Bearer <METRICS_TOKEN>"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

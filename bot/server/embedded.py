@@ -40,10 +40,11 @@ from typing import IO, Literal, Self
 
 from loguru import logger
 from pymongo import AsyncMongoClient
-from pymongo.errors import PyMongoError
+from pymongo.errors import OperationFailure, PyMongoError
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import AuthenticationError, RedisError, ResponseError
 
+from config.secrets import installation_secret
 from config.settings import Settings
 
 ServerKind = Literal["mongo", "valkey"]
@@ -56,6 +57,9 @@ STATE_FILE = "servers.json"
 LOCK_FILE = "servers.lock"
 
 _LABEL: dict[ServerKind, str] = {"mongo": "MongoDB (SecantusDB)", "valkey": "Valkey"}
+# The one SecantusDB account the platform uses (role root on admin); its password and
+# Valkey's are generated per installation under DATA_DIR/secrets, never on a command line.
+MONGO_USER = "switchboard"
 _LOG_ROTATE_BYTES = 10 * 1024 * 1024
 _PR_SET_PDEATHSIG = 1
 
@@ -108,10 +112,15 @@ def log_path(data_dir: Path, kind: ServerKind) -> Path:
     return data_dir.resolve() / LOG_DIR / f"{kind}.log"
 
 
-def server_uri(kind: ServerKind, port: int) -> str:
+def server_password(data_dir: Path, kind: ServerKind) -> str:
+    """The password of a local server of this installation (created on first use, 0600)."""
+    return installation_secret(data_dir, f"{kind}_password", nbytes=32)
+
+
+def server_uri(kind: ServerKind, port: int, password: str) -> str:
     if kind == "mongo":
-        return f"mongodb://{HOST}:{port}/"
-    return f"redis://{HOST}:{port}/0"
+        return f"mongodb://{MONGO_USER}:{password}@{HOST}:{port}/?authSource=admin"
+    return f"redis://:{password}@{HOST}:{port}/0"
 
 
 # --- /proc helpers ----------------------------------------------------------------------------
@@ -284,7 +293,15 @@ def _valkey_binary() -> Path:
         ) from exc
 
 
-def _command(kind: ServerKind, data_dir: Path, port: int) -> list[str]:
+def _private_file(path: Path, text: str) -> None:
+    """Write a file only this user can read (it may hold a password)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+
+
+def _command(kind: ServerKind, data_dir: Path, port: int, *, auth: bool = True) -> list[str]:
     home = server_data_dir(data_dir, kind)
     if kind == "mongo":
         # An explicit, empty config file stops secantusd from picking up ~/.secantus/*.toml.
@@ -295,9 +312,14 @@ def _command(kind: ServerKind, data_dir: Path, port: int) -> list[str]:
             str(_secantus_command()),
             *("--host", HOST, "--port", str(port), "--storage-path", str(home)),
             *("--log-level", "WARNING", "--config", str(config), "--cache-size", "256M"),
+            *(("--auth",) if auth else ()),
         ]
+    # The password goes in a 0600 config file: a command line is readable by every local user.
+    config = data_dir.resolve() / RUN_DIR / "valkey.conf"
+    _private_file(config, f"requirepass {server_password(data_dir, 'valkey')}\n")
     return [
         str(_valkey_binary()),
+        str(config),
         *("--port", str(port), "--bind", HOST, "--dir", str(home)),
         *("--appendonly", "yes", "--appendfsync", "everysec", "--save", ""),
         *("--daemonize", "no", "--protected-mode", "yes", "--loglevel", "notice"),
@@ -426,10 +448,57 @@ async def ping(kind: ServerKind, port: int, wait_s: float = 2.0) -> bool:
     redis = Redis(host=HOST, port=port, socket_connect_timeout=wait_s, socket_timeout=wait_s)
     try:
         return bool(await redis.ping())
+    except AuthenticationError:
+        return True  # a password-protected server that answers is up
+    except ResponseError as exc:
+        return "NOAUTH" in str(exc)
     except (RedisError, OSError):
         return False
     finally:
         await redis.aclose()
+
+
+async def mongo_login_ok(port: int, password: str, wait_s: float = 5.0) -> bool:
+    """True when the local SecantusDB accepts this installation's account."""
+    ms = int(wait_s * 1000)
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        HOST,
+        port,
+        username=MONGO_USER,
+        password=password,
+        authSource="admin",
+        directConnection=True,
+        serverSelectionTimeoutMS=ms,
+        connectTimeoutMS=ms,
+    )
+    try:
+        await client.list_database_names()
+        return True
+    except PyMongoError:
+        return False
+    finally:
+        await client.close()
+
+
+async def _provision_mongo_user(port: int, password: str) -> None:
+    """On a server started without --auth: make our account the only one in `admin`."""
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        HOST, port, directConnection=True, serverSelectionTimeoutMS=10_000
+    )
+    try:
+        admin = client.admin
+        try:
+            await admin.command("createUser", MONGO_USER, pwd=password, roles=["root"])
+        except OperationFailure:  # it exists (the secret file was replaced): reset it
+            await admin.command("updateUser", MONGO_USER, pwd=password, roles=["root"])
+        users = await admin.command("usersInfo", 1)
+        for user in users.get("users", []):
+            name = user.get("user") if isinstance(user, dict) else None
+            if isinstance(name, str) and name != MONGO_USER:
+                # Nobody else may have slipped an account in while auth was off.
+                await admin.command("dropUser", name)
+    finally:
+        await client.close()
 
 
 @dataclass
@@ -531,6 +600,9 @@ class LocalServers:
         self._stopping = False
         for sub in (RUN_DIR, LOG_DIR, *self.kinds):
             (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
+            # Data files, logs and configs are this user's alone (another local user must
+            # not read the database files or the AOF behind the servers' passwords).
+            os.chmod(self.data_dir / sub, 0o700)
         async with _locked(self.data_dir, self._lock_timeout):
             try:
                 state = read_state(self.data_dir)
@@ -565,11 +637,11 @@ class LocalServers:
                 self._monitors[kind] = asyncio.create_task(
                     self._monitor(kind), name=f"embedded-{kind}-monitor"
                 )
-        ports = {kind: self.port(kind) for kind in self.kinds}
-        self._endpoints = Endpoints(
-            mongodb_uri=server_uri("mongo", ports["mongo"]) if "mongo" in ports else None,
-            redis_url=server_uri("valkey", ports["valkey"]) if "valkey" in ports else None,
-        )
+        uris = {
+            kind: server_uri(kind, self.port(kind), server_password(self.data_dir, kind))
+            for kind in self.kinds
+        }
+        self._endpoints = Endpoints(mongodb_uri=uris.get("mongo"), redis_url=uris.get("valkey"))
         return self._endpoints
 
     async def stop(self) -> None:
@@ -669,7 +741,38 @@ class LocalServers:
             await _terminate_pid(pid, kind, self.stop_timeout)
 
     async def _spawn(self, kind: ServerKind, port: int) -> _Child:
-        argv = _command(kind, self.data_dir, port)
+        """Start a server that demands this installation's password."""
+        if kind != "mongo":
+            return await self._spawn_process(kind, port)
+        password = server_password(self.data_dir, "mongo")
+        # Kept inside the data directory: a wiped database takes the marker with it.
+        marker = server_data_dir(self.data_dir, kind) / ".switchboard-account"
+        if marker.exists():
+            child = await self._spawn_process(kind, port)
+            if await mongo_login_ok(port, password):
+                return child
+            await self._stop_child(child)
+        # A new data directory (or one from before passwords): SecantusDB has no localhost
+        # exception, so the account is made on a server without --auth, briefly, on a fresh
+        # port nothing is configured to use; then the server comes back with --auth.
+        logger.info("creating the local {} account", _LABEL[kind])
+        setup = await self._spawn_process(kind, _free_port(), auth=False)
+        try:
+            await _provision_mongo_user(setup.port, password)
+        finally:
+            await self._stop_child(setup)
+        marker.write_text("the account of DATA_DIR/secrets/mongo_password exists\n")
+        child = await self._spawn_process(kind, port)
+        if not await mongo_login_ok(port, password):
+            await self._stop_child(child)
+            raise EmbeddedServerError(
+                f"the local {_LABEL[kind]} server refuses the account {MONGO_USER} "
+                f"after it was created; see {log_path(self.data_dir, kind)}"
+            )
+        return child
+
+    async def _spawn_process(self, kind: ServerKind, port: int, *, auth: bool = True) -> _Child:
+        argv = _command(kind, self.data_dir, port, auth=auth)
         path = log_path(self.data_dir, kind)
         log = _open_log(path, argv)
         try:

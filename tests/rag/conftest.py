@@ -44,7 +44,9 @@ async def sample_kb(
 async def kb(tmp_path: Path, embeddings: E5Embeddings) -> AsyncIterator[KnowledgeBase]:
     """An empty knowledge base of its own (Chroma under tmp_path), no cache."""
     knowledge = KnowledgeBase.open(make_settings(tmp_path / "data"), embeddings=embeddings,
-                                   kb_settings=KBSettings(cache_prefix="kbtest"))
+                                   kb_settings=KBSettings(cache_prefix="kbtest",
+                                                          # the tests' own site is on loopback
+                                                          allow_private_urls=True))
     yield knowledge
     knowledge.close()
 
