@@ -26,6 +26,7 @@ from loguru import logger
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from bot.core import inbound_claims
 from bot.core.cleanup import conversation_scope
 from bot.core.documents import AuditEntry, Contact, Conversation, Message, ModeChange, utcnow
 from bot.core.runtime import Core
@@ -255,6 +256,13 @@ async def _delete_conversations(core: Core, ids: list[PydanticObjectId]) -> Eras
     if not ids:
         return Erased()
     within = {"conversation_id": {"$in": ids}}
+    deliveries = [
+        (doc["channel"], doc["external_id"])
+        async for doc in Message.get_pymongo_collection().find(
+            {**within, "external_id": {"$ne": None}}, {"channel": 1, "external_id": 1}
+        )
+    ]
+    await inbound_claims.forget(deliveries)
     # Messages and mode changes before the conversation: a crash in between leaves a
     # conversation to find and erase again, never messages nobody can reach.
     messages = await _delete_many(Message, within)

@@ -87,3 +87,16 @@ async def release(channel: str, external_id: str) -> None:
     with contextlib.suppress(PyMongoError):
         if await _stored(channel, external_id) is None:
             await _claims().delete_one({"_id": _key(channel, external_id)})
+
+
+async def forget(deliveries: list[tuple[str, str]]) -> int:
+    """Drop the claims of these (channel, external id) pairs, e.g. of erased messages.
+
+    A claim's key names the message on its channel (a Telegram chat id is part of it), so an
+    erasure must not leave it behind.
+    """
+    if not deliveries:
+        return 0
+    keys = [_key(channel, external_id) for channel, external_id in deliveries]
+    result = await _claims().delete_many({"_id": {"$in": keys}})
+    return int(result.deleted_count)

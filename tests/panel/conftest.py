@@ -11,6 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.answers.replies import NoModel
+from bot.core import inbound_claims
 from bot.core.documents import Contact, Conversation, Message, ModeChange, PromptBlock
 from bot.core.operators import create_operator
 from bot.server.embedded import Endpoints
@@ -68,6 +69,8 @@ async def app(shared_app: LiveApp) -> LiveApp:
     """The module's app with no chats, prompt blocks, sessions or rate-limit counts left."""
     for document in (Contact, Conversation, Message, ModeChange, PromptBlock):
         await document.get_pymongo_collection().delete_many({})
+    # Claims outlive a message only until it is erased; a wiped chat must not keep them.
+    await Message.get_pymongo_collection().database[inbound_claims.COLLECTION].delete_many({})
     redis = shared_app.core.redis
     for pattern in ("sb:rl*", "sb:panel:*", "sb:login:*"):
         async for key in redis.scan_iter(match=pattern):

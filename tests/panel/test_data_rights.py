@@ -52,7 +52,8 @@ async def _a_chat_with_everything(app: LiveApp, admin: SignedIn) -> tuple[Custom
     )
     contact_id = await _contact_id(conversation_id)
     names = [contact_id, conversation_id, conversation.external_chat_id, "Quokkova",
-             "quokkova.jpg", "here is the label", ERASED_TEXT, customer.token.split(".")[1]]
+             "quokkova.jpg", "here is the label", "photo-quokkova-1", ERASED_TEXT,
+             customer.token.split(".")[1]]
     return customer, names
 
 
