@@ -169,10 +169,9 @@ class McpResponseRefused(httpx.TransportError):
 
 
 class _CappedStream(httpx.AsyncByteStream):
-    def __init__(self, inner: httpx.AsyncByteStream, limit: int, url: httpx.URL) -> None:
+    def __init__(self, inner: httpx.AsyncByteStream, limit: int) -> None:
         self._inner = inner
         self._limit = limit
-        self._url = url
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         total = 0
@@ -211,7 +210,7 @@ class _GuardedTransport(httpx.AsyncBaseTransport):
                 )
         stream = response.stream
         assert isinstance(stream, httpx.AsyncByteStream)
-        response.stream = _CappedStream(stream, self._limit, request.url)
+        response.stream = _CappedStream(stream, self._limit)
         return response
 
     async def aclose(self) -> None:
