@@ -54,6 +54,8 @@ class Source(BaseModel):
 
     title: str
     source: str
+    # The knowledge base's confidence (0..1) behind the answer that cited it; operators see it.
+    score: float | None = None
 
 
 class MessageView(BaseModel):
