@@ -137,6 +137,8 @@ async def kb_command(args: argparse.Namespace, kb: KnowledgeBase) -> int:
                 f"{doc.doc_id}  {doc.language:2}  {doc.chunks:4} chunks  {doc.source}  {doc.title}"
             )
         print(f"{len(documents)} document(s)")
+        # The business sees (and sets, through the variable) when the bot says "I don't know".
+        print(f"answer threshold KB_MIN_CONFIDENCE = {kb.kb_settings.min_confidence}")
         return 0
     removed = await kb.delete_document(args.id)
     if removed is None:

@@ -8,7 +8,9 @@ unknown; asking for a person hands the chat over.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +112,16 @@ async def test_broad_pages_do_not_answer_off_topic_questions(
 async def test_agreement_keeps_real_answers(sample_kb: KnowledgeBase) -> None:
     hits = await RagKnowledge.wrapping(sample_kb).search("Do you sell my personal data?")
     assert hits and hits[0].source == "privacy-cookies.md"
+
+
+async def test_the_demo_pages_suggested_questions_are_answered_by_the_sample_base(
+    sample_kb: KnowledgeBase,
+) -> None:
+    # The demo page and the sample knowledge base describe the same shop.
+    page = (Path(__file__).parents[2] / "channels" / "widget_static" / "demo.html").read_text()
+    suggested = re.findall(r"<li>“([^”]+)”", page)
+    questions = [q for q in suggested if "human" not in q]
+    assert "What is your return policy?" in questions and len(questions) >= 3
+    knowledge = RagKnowledge.wrapping(sample_kb)
+    for question in questions:
+        assert await knowledge.search(question), question
