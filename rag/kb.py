@@ -141,6 +141,7 @@ class KnowledgeBase:
         self._reference_lock = threading.Lock()
         self._references: dict[str, np.ndarray] | None = None
         self._query_vectors = VectorCache(QUERY_VECTOR_CACHE_SIZE)
+        self._second_query_vectors = VectorCache(QUERY_VECTOR_CACHE_SIZE)
         self._passage_vectors = VectorCache(PASSAGE_VECTOR_CACHE_SIZE)
         # The per-language searches of one query run side by side (see _search_sync).
         self._search_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kb-search")
@@ -328,23 +329,26 @@ class KnowledgeBase:
 
     @property
     def vector_cache_hits(self) -> int:
-        return self._query_vectors.hits
+        """Query vectors served from the LRU, both models counted."""
+        return self._query_vectors.hits + self._second_query_vectors.hits
 
     @property
     def vector_cache_misses(self) -> int:
-        return self._query_vectors.misses
+        return self._query_vectors.misses + self._second_query_vectors.misses
 
     def query_vector(self, query: str) -> np.ndarray:
         """The query's embedding as a float32 unit vector, from a per-process LRU when the
-        same text was embedded lately. `search` passes `query_text(question)`."""
-        cached = self._query_vectors.get(query)
+        same normalized text was embedded lately. `search` passes `query_text(question)`:
+        the model reads the case-kept text, the cache (like Redis's) is keyed normalized."""
+        key = normalize_query(query)
+        cached = self._query_vectors.get(key)
         if cached is not None:
             return cached
         if isinstance(self.embeddings, E5Embeddings):
             vector = self.embeddings.embed_query_array(query)
         else:
             vector = np.asarray(self.embeddings.embed_query(query), dtype=np.float32)
-        self._query_vectors.put(query, vector)
+        self._query_vectors.put(key, vector)
         return vector
 
     def passage_vectors(self, texts: Sequence[str]) -> np.ndarray:
@@ -371,16 +375,17 @@ class KnowledgeBase:
     def forget_query_vectors(self) -> None:
         """Empty the query-vector cache (benchmarks; a new model behind the same instance)."""
         self._query_vectors.clear()
+        self._second_query_vectors.clear()
 
     def second_query_vector(self, query: str) -> np.ndarray | None:
         """The query's embedding by the second model (None without one), LRU-cached."""
         if self.second_embeddings is None:
             return None
-        key = f"use\x00{query}"
-        cached = self._query_vectors.get(key)
+        key = normalize_query(query)
+        cached = self._second_query_vectors.get(key)
         if cached is None:
             cached = self.second_embeddings.embed_query_array(query)
-            self._query_vectors.put(key, cached)
+            self._second_query_vectors.put(key, cached)
         return cached
 
     def _search_sync(
@@ -443,19 +448,20 @@ class KnowledgeBase:
         fused = fuse(rankings, weights)
         if not fused or fused[0].confidence < threshold:
             return []
-        # A chunk's place inside its document: its best equalized score in any model.
-        chunks: dict[str, tuple[float, float, Any]] = {}
+        # A document's chunks, best first: in the first model's order, then those only the
+        # second model found (the two models' scores are not on one scale).
+        by_doc: dict[str, list[tuple[float, Any]]] = {}
+        seen: set[str] = set()
         for view in views:
-            for key, (equalized, similarity, doc) in view.items():
-                if key not in chunks or equalized > chunks[key][0]:
-                    chunks[key] = (equalized, chunks.get(key, (0.0, similarity))[1], doc)
-        by_doc: dict[str, list[tuple[float, float, Any]]] = {}
-        for item in chunks.values():
-            by_doc.setdefault(str(item[2].metadata.get("doc_id", "")), []).append(item)
+            for key, (_, similarity, doc) in sorted(view.items(), key=lambda kv: -kv[1][0]):
+                if key not in seen:
+                    seen.add(key)
+                    doc_id = str(doc.metadata.get("doc_id", ""))
+                    by_doc.setdefault(doc_id, []).append((similarity, doc))
         hits: list[Hit] = []
         for entry in fused:
-            found = sorted(by_doc.get(entry.doc_id, []), key=lambda item: -item[0])
-            for _, similarity, doc in found[: max_per_document if max_per_document > 0 else None]:
+            found = by_doc.get(entry.doc_id, [])
+            for similarity, doc in found[: max_per_document if max_per_document > 0 else None]:
                 meta = doc.metadata
                 hits.append(
                     Hit(
