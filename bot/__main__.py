@@ -1,4 +1,4 @@
-"""The command line: `python -m bot serve | worker | operators create | kb …`."""
+"""The command line: `python -m bot serve | worker | operators create | kb … | eval kb …`."""
 
 from __future__ import annotations
 
@@ -163,6 +163,8 @@ async def kb_command(args: argparse.Namespace, kb: KnowledgeBase) -> int:
                 f"{doc.doc_id}  {doc.language:2}  {doc.chunks:4} chunks  {doc.source}  {doc.title}"
             )
         print(f"{len(documents)} document(s)")
+        # The business sees (and sets, through the variable) when the bot says "I don't know".
+        print(f"answer threshold KB_MIN_CONFIDENCE = {kb.kb_settings.min_confidence}")
         return 0
     removed = await kb.delete_document(args.id)
     if removed is None:
@@ -204,6 +206,66 @@ def cmd_contacts(args: argparse.Namespace) -> int:
             counts = ", ".join(f"{n} {what}" for what, n in erased.as_dict().items())
             print(f"erased contact {args.id}: {counts}")
             return 0
+
+    return asyncio.run(run())
+
+
+def cmd_eval_kb(args: argparse.Namespace) -> int:
+    """`eval kb QUESTIONS.jsonl`: the bot's knowledge answers against expected documents."""
+    from pathlib import Path
+
+    from bot.answers.kb_eval import evaluate, failed_thresholds, load_questions
+
+    try:
+        questions = load_questions(Path(args.questions))
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    async def run_on(kb: KnowledgeBase) -> int:
+        from bot.answers.knowledge import RagKnowledge
+
+        if args.min_confidence is not None:
+            kb.kb_settings.min_confidence = args.min_confidence
+        if args.docs:
+            report = await kb.ingest(args.docs, progress=sys.stderr.isatty())
+            print(report.summary(), file=sys.stderr)
+        result = await evaluate(RagKnowledge.wrapping(kb), questions)
+        print(result.table())
+        print(f"threshold KB_MIN_CONFIDENCE = {kb.kb_settings.min_confidence}")
+        failed = failed_thresholds(
+            result, min_hit2=args.min_hit2, min_cross_hit2=args.min_cross_hit2,
+            min_abstain=args.min_abstain, max_refused=args.max_refused,
+        )
+        for line in failed:
+            print(f"below threshold: {line}", file=sys.stderr)
+        return 1 if failed else 0
+
+    async def run() -> int:
+        if args.docs:
+            import tempfile
+
+            from rag import KnowledgeBase
+
+            # A throwaway base: the deployment's own knowledge base is not touched.
+            with tempfile.TemporaryDirectory(prefix="switchboard-eval-") as tmp:
+                settings = load_settings().model_copy(
+                    update={"data_dir": Path(tmp), "weaviate_url": None}
+                )
+                kb = KnowledgeBase.open(settings)
+                try:
+                    return await run_on(kb)
+                finally:
+                    kb.close()
+        from bot.answers.knowledge import RagKnowledge
+        from bot.server.bootstrap import running_core
+
+        async with running_core(load_settings()) as core:
+            knowledge = RagKnowledge(core.settings, redis=core.redis)
+            try:
+                return await run_on(await knowledge.base())
+            finally:
+                knowledge.close()
 
     return asyncio.run(run())
 
@@ -265,6 +327,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     contacts.set_defaults(func=cmd_contacts)
+
+    evaluation = sub.add_parser("eval", help="check answers against expected ones")
+    eval_sub = evaluation.add_subparsers(dest="eval_command", required=True)
+    eval_kb = eval_sub.add_parser(
+        "kb", help='knowledge answers: QUESTIONS.jsonl lines {"q", "doc"|null, "kind"?, "lang"?}'
+    )
+    eval_kb.add_argument("questions", help="JSONL file of questions")
+    eval_kb.add_argument("--docs", help="ingest this folder into a temporary base and use it")
+    eval_kb.add_argument("--min-confidence", type=float, help="override KB_MIN_CONFIDENCE")
+    eval_kb.add_argument("--min-hit2", type=float, help="expected document among first two cited")
+    eval_kb.add_argument("--min-cross-hit2", type=float, help="the same, cross-language questions")
+    eval_kb.add_argument("--min-abstain", type=float, help="uncovered answered \"I don't know\"")
+    eval_kb.add_argument("--max-refused", type=float, help="answerable wrongly refused")
+    eval_kb.set_defaults(func=cmd_eval_kb)
     return parser
 
 

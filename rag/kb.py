@@ -18,7 +18,8 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 
-from rag.embeddings import E5Embeddings
+from rag.embeddings import MAX_QUERY_CHARS, E5Embeddings, USEEmbeddings
+from rag.fusion import SECOND_MODEL_KEY, fuse, rank_documents
 from rag.registry import DocumentRecord, Registry
 from rag.settings import KBSettings
 from rag.stores import ChromaBackend, VectorBackend, WeaviateBackend, Where
@@ -35,6 +36,8 @@ _MIN_CHUNKS_FOR_CORPUS_MEAN = 10
 # skips the model.
 QUERY_VECTOR_CACHE_SIZE = 1024
 PASSAGE_VECTOR_CACHE_SIZE = 4096
+# Chunks asked of each store per language: documents are ranked from them.
+_FUSION_FETCH = 20
 _SPACES = re.compile(r"\s+")
 _EDGE_PUNCT = re.compile(r"^[\s\W_]+|[\s\W_]+$")
 
@@ -75,11 +78,11 @@ class VectorCache:
 class Hit:
     """One retrieved chunk. `source` is the file name or URL to cite."""
 
-    # relevance: cosine similarity minus the query's similarity to neutral text of the chunk's
-    # language (the threshold applies to it; comparable across languages and knowledge bases)
+    # confidence in the chunk's document, 0..1: how far the retrievers agree it is the best
+    # (rag/fusion.py); the threshold `KB_MIN_CONFIDENCE` applies to the first hit's
     score: float
-    similarity: float  # raw cosine similarity of query and chunk
-    rank: float  # the language-equalized score hits are ordered by
+    similarity: float  # raw cosine similarity of query and chunk (first model that found it)
+    rank: float  # the fused (reciprocal-rank) score hits are ordered by
     doc_id: str
     source: str
     title: str
@@ -91,6 +94,12 @@ class Hit:
     @property
     def chunk_id(self) -> str:
         return f"{self.doc_id}:{self.chunk_index}"
+
+
+def query_text(query: str) -> str:
+    """What the models read of a question: its first `MAX_QUERY_CHARS` characters, spaces
+    collapsed. Case is kept: e5 ranks "Volna Mobile" better than "volna mobile"."""
+    return _SPACES.sub(" ", query[: MAX_QUERY_CHARS * 2]).strip()[:MAX_QUERY_CHARS]
 
 
 def normalize_query(query: str) -> str:
@@ -115,9 +124,14 @@ class KnowledgeBase:
         registry: Registry,
         kb_settings: KBSettings | None = None,
         redis: Redis | None = None,
+        second_backend: VectorBackend | None = None,
+        second_embeddings: USEEmbeddings | None = None,
     ) -> None:
         self.backend = backend
         self.embeddings = embeddings
+        # The second view of relevance (USE multilingual) in a store of its own; None = e5 only.
+        self.second_backend = second_backend if second_embeddings is not None else None
+        self.second_embeddings = second_embeddings if second_backend is not None else None
         self.registry = registry
         self.kb_settings = kb_settings or KBSettings()
         self.redis = redis
@@ -127,9 +141,10 @@ class KnowledgeBase:
         self._reference_lock = threading.Lock()
         self._references: dict[str, np.ndarray] | None = None
         self._query_vectors = VectorCache(QUERY_VECTOR_CACHE_SIZE)
+        self._second_query_vectors = VectorCache(QUERY_VECTOR_CACHE_SIZE)
         self._passage_vectors = VectorCache(PASSAGE_VECTOR_CACHE_SIZE)
         # The per-language searches of one query run side by side (see _search_sync).
-        self._search_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kb-search")
+        self._search_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kb-search")
 
     @classmethod
     def open(
@@ -147,22 +162,26 @@ class KnowledgeBase:
         kbs = kb_settings or KBSettings()
         emb = embeddings or make_embeddings(settings, kbs)
         root = settings.data_dir / "kb"
-        backend: VectorBackend
-        if settings.weaviate_url:
-            backend = WeaviateBackend(
-                settings.weaviate_url,
-                emb,
-                collection=kbs.collection,
-                grpc_port=kbs.weaviate_grpc_port,
-            )
-        else:
-            backend = ChromaBackend(root / "chroma", emb, collection=kbs.collection)
+
+        def backend_for(embeddings: Embeddings, collection: str) -> VectorBackend:
+            if settings.weaviate_url:
+                return WeaviateBackend(
+                    settings.weaviate_url,
+                    embeddings,
+                    collection=collection,
+                    grpc_port=kbs.weaviate_grpc_port,
+                )
+            return ChromaBackend(root / "chroma", embeddings, collection=collection)
+
+        second = USEEmbeddings() if kbs.second_embeddings == "use" else None
         return cls(
-            backend=backend,
+            backend=backend_for(emb, kbs.collection),
             embeddings=emb,
             registry=Registry(root / "registry.sqlite3"),
             kb_settings=kbs,
             redis=redis,
+            second_backend=backend_for(second, f"{kbs.collection}Use") if second else None,
+            second_embeddings=second,
         )
 
     @property
@@ -173,6 +192,8 @@ class KnowledgeBase:
     def close(self) -> None:
         self._search_pool.shutdown(wait=False)
         self.backend.close()
+        if self.second_backend is not None:
+            self.second_backend.close()
         self.registry.close()
 
     # ------------------------------------------------------------------ documents
@@ -194,6 +215,8 @@ class KnowledgeBase:
             return None
         async with self._write_lock:
             await asyncio.to_thread(self.backend.delete, record.chunk_ids)
+            if self.second_backend is not None:
+                await asyncio.to_thread(self.second_backend.delete, record.chunk_ids)
             self.registry.remove(record.doc_id)
             await self.bump_version()
         return record
@@ -234,17 +257,18 @@ class KnowledgeBase:
         """The best `k` chunks; [] when even the best is below the relevance threshold.
 
         An empty list means "the knowledge base does not know": the agent says so and may
-        offer an operator. Hits after the first may score up to `KB_RELEVANCE_WINDOW` below
-        the threshold (cross-language answers score lower; docs/rag.md).
+        offer an operator. `min_relevance` overrides `KB_MIN_CONFIDENCE` (the retrievers'
+        agreement on the best document, 0..1; -1 returns the best `k` whatever they are).
+        A question is cut to its first `MAX_QUERY_CHARS` characters (what the models read).
 
         `language` restricts to chunks in that language ("ru", "en"); `tags` to documents
         with one of these tags. Results are cached in Redis (when a client was given) under
         the normalized query and the knowledge-base version.
         """
-        normalized = normalize_query(query)
+        normalized = normalize_query(query[: MAX_QUERY_CHARS * 2])[:MAX_QUERY_CHARS]
         if not normalized or k <= 0:
             return []
-        threshold = self.kb_settings.min_relevance if min_relevance is None else min_relevance
+        threshold = self.kb_settings.min_confidence if min_relevance is None else min_relevance
         tag_tuple = tuple(sorted(set(tags))) if tags else None
         cache_key = None
         if self.redis is not None:
@@ -262,7 +286,8 @@ class KnowledgeBase:
             if cached is not None:
                 return [Hit(**item) for item in json.loads(cached)]
         hits = await asyncio.to_thread(
-            self._search_sync, normalized, k, language, tag_tuple, threshold, max_per_document
+            self._search_sync, query_text(query), k, language, tag_tuple, threshold,
+            max_per_document,
         )
         if cache_key is not None and self.redis is not None:
             payload = json.dumps([asdict(h) for h in hits], ensure_ascii=False)
@@ -304,23 +329,26 @@ class KnowledgeBase:
 
     @property
     def vector_cache_hits(self) -> int:
-        return self._query_vectors.hits
+        """Query vectors served from the LRU, both models counted."""
+        return self._query_vectors.hits + self._second_query_vectors.hits
 
     @property
     def vector_cache_misses(self) -> int:
-        return self._query_vectors.misses
+        return self._query_vectors.misses + self._second_query_vectors.misses
 
     def query_vector(self, query: str) -> np.ndarray:
         """The query's embedding as a float32 unit vector, from a per-process LRU when the
-        same text was embedded lately. `search` passes the normalized query."""
-        cached = self._query_vectors.get(query)
+        same normalized text was embedded lately. `search` passes `query_text(question)`:
+        the model reads the case-kept text, the cache (like Redis's) is keyed normalized."""
+        key = normalize_query(query)
+        cached = self._query_vectors.get(key)
         if cached is not None:
             return cached
         if isinstance(self.embeddings, E5Embeddings):
             vector = self.embeddings.embed_query_array(query)
         else:
             vector = np.asarray(self.embeddings.embed_query(query), dtype=np.float32)
-        self._query_vectors.put(query, vector)
+        self._query_vectors.put(key, vector)
         return vector
 
     def passage_vectors(self, texts: Sequence[str]) -> np.ndarray:
@@ -347,6 +375,18 @@ class KnowledgeBase:
     def forget_query_vectors(self) -> None:
         """Empty the query-vector cache (benchmarks; a new model behind the same instance)."""
         self._query_vectors.clear()
+        self._second_query_vectors.clear()
+
+    def second_query_vector(self, query: str) -> np.ndarray | None:
+        """The query's embedding by the second model (None without one), LRU-cached."""
+        if self.second_embeddings is None:
+            return None
+        key = normalize_query(query)
+        cached = self._second_query_vectors.get(key)
+        if cached is None:
+            cached = self.second_embeddings.embed_query_array(query)
+            self._second_query_vectors.put(key, cached)
+        return cached
 
     def _search_sync(
         self,
@@ -357,53 +397,88 @@ class KnowledgeBase:
         threshold: float,
         max_per_document: int,
     ) -> list[Hit]:
-        means = self._language_means()
+        all_means = self._language_means()
+        means = {lang: m for lang, m in all_means.items() if ":" not in lang}
         if not means:
             return []
-        vector = self.query_vector(query)
         languages = [lang for lang in ([language] if language else sorted(means)) if lang in means]
         if not languages:
             return []
-        relevance_bg, rank_bg = self._backgrounds(vector, means)
-        fetch = k * max_per_document if max_per_document > 0 else k
         wheres = [Where(languages=(lang,), tags=tags) for lang in languages]
-        results = self.search_languages(vector.tolist(), fetch, wheres)
-        # (rank score, relevance score, similarity, document)
-        scored: list[tuple[float, float, float, Any]] = [
-            (similarity - rank_bg[lang], similarity - relevance_bg[lang], similarity, doc)
-            for lang, found in zip(languages, results, strict=True)
-            for doc, similarity in found
-        ]
-        if not scored or max(item[1] for item in scored) < threshold:
+        # Documents are ranked per model, so each store is asked for enough chunks to rank
+        # more documents than are cited (a document's chunks can crowd its top).
+        fetch = max(k * max(max_per_document, 1), _FUSION_FETCH)
+        vector = self.query_vector(query)
+        # The first model's store searches run while the second model embeds the query.
+        pending = [self._search_pool.submit(self.backend.search, vector.tolist(), fetch, w)
+                   for w in wheres]
+        _, rank_bg = self._backgrounds(vector, means)
+        views: list[dict[str, tuple[float, float, Any]]] = []  # per model: chunk -> scores
+        second_means = {lang.split(":", 1)[1]: m for lang, m in all_means.items()
+                        if lang.startswith(f"{SECOND_MODEL_KEY}:")}
+        second_vector = self.second_query_vector(query) if second_means else None
+        second_pending = []
+        if second_vector is not None and self.second_backend is not None:
+            second_pending = [
+                self._search_pool.submit(self.second_backend.search, second_vector.tolist(),
+                                         fetch, w)
+                for w in wheres if w.languages and w.languages[0] in second_means
+            ]
+        first: dict[str, tuple[float, float, Any]] = {}
+        for lang, future in zip(languages, pending, strict=True):
+            for doc, similarity in future.result():
+                first[_chunk_key(doc)] = (similarity - rank_bg[lang], similarity, doc)
+        views.append(first)
+        if second_vector is not None:
+            second: dict[str, tuple[float, float, Any]] = {}
+            second_langs = [lang for lang in languages if lang in second_means]
+            for lang, future in zip(second_langs, second_pending, strict=True):
+                background = float(second_vector @ second_means[lang][0])
+                for doc, similarity in future.result():
+                    second[_chunk_key(doc)] = (similarity - background, similarity, doc)
+            views.append(second)
+        rankings: list[list[str]] = []
+        for view in views:
+            best: dict[str, float] = {}
+            for equalized, _, doc in view.values():
+                doc_id = str(doc.metadata.get("doc_id", ""))
+                best[doc_id] = max(best.get(doc_id, -2.0), equalized)
+            rankings.append(rank_documents(best))
+        weights = (1.0, self.kb_settings.second_weight)[: len(rankings)]
+        fused = fuse(rankings, weights)
+        if not fused or fused[0].confidence < threshold:
             return []
-        scored.sort(key=lambda item: item[0], reverse=True)
-        floor = threshold - self.kb_settings.relevance_window
+        # A document's chunks, best first: in the first model's order, then those only the
+        # second model found (the two models' scores are not on one scale).
+        by_doc: dict[str, list[tuple[float, Any]]] = {}
+        seen: set[str] = set()
+        for view in views:
+            for key, (_, similarity, doc) in sorted(view.items(), key=lambda kv: -kv[1][0]):
+                if key not in seen:
+                    seen.add(key)
+                    doc_id = str(doc.metadata.get("doc_id", ""))
+                    by_doc.setdefault(doc_id, []).append((similarity, doc))
         hits: list[Hit] = []
-        per_doc: dict[str, int] = {}
-        for rank, score, similarity, doc in scored:
-            if score < floor:
-                continue
-            meta = doc.metadata
-            doc_id = str(meta.get("doc_id", ""))
-            if max_per_document > 0 and per_doc.get(doc_id, 0) >= max_per_document:
-                continue
-            per_doc[doc_id] = per_doc.get(doc_id, 0) + 1
-            hits.append(
-                Hit(
-                    score=round(score, 5),
-                    similarity=round(similarity, 5),
-                    rank=round(rank, 5),
-                    doc_id=doc_id,
-                    source=str(meta.get("source", "")),
-                    title=str(meta.get("title", "")),
-                    text=doc.page_content,
-                    language=str(meta.get("language", "")),
-                    tag=str(meta.get("tag", "")),
-                    chunk_index=int(meta.get("chunk_index", 0)),
+        for entry in fused:
+            found = by_doc.get(entry.doc_id, [])
+            for similarity, doc in found[: max_per_document if max_per_document > 0 else None]:
+                meta = doc.metadata
+                hits.append(
+                    Hit(
+                        score=round(entry.confidence, 5),
+                        similarity=round(similarity, 5),
+                        rank=round(entry.fused, 5),
+                        doc_id=entry.doc_id,
+                        source=str(meta.get("source", "")),
+                        title=str(meta.get("title", "")),
+                        text=doc.page_content,
+                        language=str(meta.get("language", "")),
+                        tag=str(meta.get("tag", "")),
+                        chunk_index=int(meta.get("chunk_index", 0)),
+                    )
                 )
-            )
-            if len(hits) >= k:
-                break
+                if len(hits) >= k:
+                    return hits
         return hits
 
     def search_languages(
@@ -450,6 +525,11 @@ class KnowledgeBase:
             for lang, (mean, count) in means.items()
         }
         return relevance, rank
+
+
+def _chunk_key(doc: Any) -> str:
+    meta = doc.metadata
+    return f"{meta.get('doc_id', '')}:{meta.get('chunk_index', 0)}"
 
 
 def embeddings_key(embeddings: Embeddings) -> str:

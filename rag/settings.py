@@ -18,11 +18,16 @@ class KBSettings(BaseSettings):
     openai_embedding_model: str = "text-embedding-3-small"
     # Name of the Chroma collection / Weaviate class.
     collection: str = "SwitchboardKB"
-    # The best hit must score this much above its language's background, else no hits at all
-    # (the agent says it does not know); further hits may score `relevance_window` less.
-    # Calibrated on tests/rag/eval_questions.json (docs/rag.md).
-    min_relevance: float = Field(default=0.07, ge=-1.0, le=1.0)
-    relevance_window: float = Field(default=0.04, ge=0.0, le=2.0)
+    # A second multilingual embedding model fused with the first (rag/fusion.py): `use` =
+    # Google's USE multilingual v3 in process (numpy, shipped in its wheel); `none` = off.
+    second_embeddings: Literal["use", "none"] = "use"
+    # Weight of the second model's ranking in the fusion (the first model's is 1).
+    second_weight: float = Field(default=1.0, ge=0.0, le=10.0)
+    # How sure the knowledge base must be of its best document to answer, 0..1: the
+    # retrievers' agreement (1 = both rank it first, 0.75 = first and second, 0.5 = both
+    # second). Below it the bot says it does not know and offers an operator. Set on
+    # eval/kb/isp/dev.jsonl; the business may raise it (fewer wrong answers, more refusals).
+    min_confidence: float = Field(default=0.7, ge=-1.0, le=1.0)
     chunk_size: int = Field(default=900, ge=100)
     chunk_overlap: int = Field(default=120, ge=0)
     embed_batch_size: int = Field(default=32, ge=1)

@@ -12,7 +12,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from bot.core.wire import INT64_MAX as INT64_MAX
 
@@ -68,6 +75,16 @@ class Source(BaseModel):
 
     title: str
     source: str
+    # The knowledge base's confidence (0..1) behind the answer that cited it; operators see it.
+    score: float | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_missing_score(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # An agent's sources carry no score: keep their wire shape {"title", "source"}.
+        data: dict[str, Any] = handler(self)
+        if data.get("score") is None:
+            data.pop("score", None)
+        return data
 
 
 class MessageView(BaseModel):

@@ -346,7 +346,10 @@
     li.setAttribute("data-testid", "message");
     li.append(el("div", "bubble text", message.text));
     if (Array.isArray(message.sources) && message.sources.length) {
-      const names = message.sources.map((s) => s.title || s.source).join(", ");
+      // score: the knowledge base's confidence behind the answer (0..1, KB_MIN_CONFIDENCE)
+      const names = message.sources
+        .map((s) => (typeof s.score === "number" ? `${s.title || s.source} (score ${s.score.toFixed(2)})` : s.title || s.source))
+        .join(", ");
       li.append(el("div", "sources", `Sources: ${names}`));
     }
     if (Array.isArray(message.tool_calls) && message.tool_calls.length) {

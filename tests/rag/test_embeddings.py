@@ -39,9 +39,11 @@ def test_openai_embeddings_are_selectable() -> None:
 
 def test_kb_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KB_EMBEDDINGS", "openai")
-    monkeypatch.setenv("KB_MIN_RELEVANCE", "0.1")
+    monkeypatch.setenv("KB_MIN_CONFIDENCE", "0.8")
+    monkeypatch.setenv("KB_SECOND_EMBEDDINGS", "none")
     loaded = KBSettings()
-    assert loaded.embeddings == "openai" and loaded.min_relevance == 0.1
+    assert loaded.embeddings == "openai" and loaded.min_confidence == 0.8
+    assert loaded.second_embeddings == "none"
 
 
 def test_every_model_call_runs_on_one_thread() -> None:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rag import KnowledgeBase, ingest
+from rag import KBSettings, KnowledgeBase, ingest
+from rag.embeddings import E5Embeddings
+from rag.stores import ChromaBackend
 
+from .conftest import make_settings
 from .docs_factory import docx_bytes, html_page, pdf_bytes
 
 RETURNS = "# Returns\n\n## Period\nYou can return items within 30 days of delivery.\n"
@@ -116,3 +119,30 @@ async def test_missing_path_raises(kb: KnowledgeBase, tmp_path: Path) -> None:
 
     with pytest.raises(FileNotFoundError):
         await ingest(str(tmp_path / "nope"), kb=kb, progress=False)
+
+
+async def test_a_base_from_before_the_second_model_gets_it_on_the_next_ingest(
+    tmp_path: Path, embeddings: E5Embeddings
+) -> None:
+    path = tmp_path / "returns.md"
+    path.write_text(RETURNS, encoding="utf-8")
+    settings = make_settings(tmp_path / "data")
+    old = KnowledgeBase.open(settings, embeddings=embeddings,
+                             kb_settings=KBSettings(second_embeddings="none"))
+    assert old.second_backend is None
+    await old.ingest(str(path))
+    old.close()
+
+    kb = KnowledgeBase.open(settings, embeddings=embeddings)
+    try:
+        assert isinstance(kb.second_backend, ChromaBackend) and kb.second_backend.count() == 0
+        # Same content, but no USE vectors yet: embedded again instead of "unchanged".
+        report = await kb.ingest(str(path))
+        assert report.updated == ["returns.md"] and kb.second_backend.count() == 1
+        assert (await kb.ingest(str(path))).unchanged == ["returns.md"]
+        hits = await kb.search("How many days do I have to return an item?", min_relevance=-1)
+        assert hits and hits[0].source == "returns.md"
+        await kb.delete_document("returns.md")
+        assert kb.second_backend.count() == 0 and kb.backend.count() == 0  # type: ignore[attr-defined]
+    finally:
+        kb.close()

@@ -1,13 +1,16 @@
 """The embedded default's answers, end to end: no model, the sample knowledge base, a widget.
 
-What a customer sees: the paragraph that answers them, cited, with the offer of a person; a
-question the knowledge base cannot answer is said to be unknown; asking for a person hands
-the chat over.
+What a customer sees: the paragraph that answers them, cited once (with the knowledge base's
+confidence for operators), with the offer of a person; an answer from a page in another
+language says so in one line; a question the knowledge base cannot answer is said to be
+unknown; asking for a person hands the chat over.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -40,19 +43,42 @@ async def test_english_question_gets_the_paragraph_that_answers_it(app: LiveApp)
     text = str(reply["text"])
     assert "4.90 EUR" in text and "free for orders above 50 EUR" in text
     assert "Sundays" not in text  # another section of the same page is left out
-    assert reply["sources"] == [
-        {"title": "Delivery times and shipping costs", "source": "shipping-times.md"}
-    ]
+    sources = reply["sources"]
+    assert isinstance(sources, list) and sources[0]["source"] == "shipping-times.md"
+    assert sources[0]["title"] == "Delivery times and shipping costs"
+    assert 0.7 <= sources[0]["score"] <= 1.0  # the confidence operators see
+    assert "Delivery times and shipping costs" not in text  # named once: in sources
     assert "operator" in text  # the offer of a person
+
+
+async def test_the_demo_pages_return_question_gets_the_30_day_rule(app: LiveApp) -> None:
+    reply = await answer(app, "What is your return policy?", "en")
+    assert "30 days" in str(reply["text"])
+    assert reply["sources"][0]["source"] == "returns-policy.md"  # type: ignore[index]
+
+
+async def test_the_capital_of_peru_is_not_answered_from_the_shop_pages(app: LiveApp) -> None:
+    reply = await answer(app, "What is the capital of Peru?", "en")
+    assert reply["sources"] == []
+    assert "couldn't find an answer" in str(reply["text"])
 
 
 async def test_russian_question_finds_the_english_policy(app: LiveApp) -> None:
     reply = await answer(app, "Можно ли вернуть подарок?", "ru")
     text = str(reply["text"])
-    assert text.startswith("Вот что я нашёл")
+    # The answer is English: the customer is told so, once, instead of a silent mix.
+    assert text.startswith("Это из нашей справки на английском языке:")
+    assert text.count("английском") == 1
     assert "gift receipt" in text
-    assert {"title": "Returns policy", "source": "returns-policy.md"} in reply["sources"]  # type: ignore[operator]
+    assert reply["sources"][0]["source"] == "returns-policy.md"  # type: ignore[index]
     assert "оператор" in text
+
+
+async def test_a_russian_question_with_a_russian_page_has_no_language_line(app: LiveApp) -> None:
+    reply = await answer(app, "Как работает рассрочка?", "ru")
+    text = str(reply["text"])
+    assert text.startswith("Вот что я нашёл") and "справки на" not in text
+    assert reply["sources"][0]["source"] == "rassrochka.md"  # type: ignore[index]
 
 
 async def test_a_question_outside_the_knowledge_base_is_not_guessed(app: LiveApp) -> None:
@@ -78,11 +104,24 @@ async def test_asking_for_a_person_hands_the_chat_over(app: LiveApp) -> None:
 async def test_broad_pages_do_not_answer_off_topic_questions(
     sample_kb: KnowledgeBase, question: str
 ) -> None:
-    # The privacy/cookies page matches almost anything above the relevance threshold; its
-    # noise floor (what it scores for off-topic probes) keeps it out of these answers.
+    # The privacy/cookies page is close to almost anything for one model; the two models
+    # do not agree on it (or anything) for these, so the confidence stays below threshold.
     assert await RagKnowledge.wrapping(sample_kb).search(question) == []
 
 
-async def test_the_noise_floor_keeps_real_answers(sample_kb: KnowledgeBase) -> None:
+async def test_agreement_keeps_real_answers(sample_kb: KnowledgeBase) -> None:
     hits = await RagKnowledge.wrapping(sample_kb).search("Do you sell my personal data?")
     assert hits and hits[0].source == "privacy-cookies.md"
+
+
+async def test_the_demo_pages_suggested_questions_are_answered_by_the_sample_base(
+    sample_kb: KnowledgeBase,
+) -> None:
+    # The demo page and the sample knowledge base describe the same shop.
+    page = (Path(__file__).parents[2] / "channels" / "widget_static" / "demo.html").read_text()
+    suggested = re.findall(r"<li>“([^”]+)”", page)
+    questions = [q for q in suggested if "human" not in q]
+    assert "What is your return policy?" in questions and len(questions) >= 3
+    knowledge = RagKnowledge.wrapping(sample_kb)
+    for question in questions:
+        assert await knowledge.search(question), question

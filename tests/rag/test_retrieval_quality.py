@@ -1,8 +1,14 @@
-"""Recall@5 on the bilingual sample (30 documents, 60 questions, half of them cross-language)."""
+"""Recall@5 on the bilingual sample (30 documents, 60 questions, half of them cross-language).
+
+The sample base was written with the code; the honest figures come from eval/ (docs/rag.md).
+"""
 
 from __future__ import annotations
 
 import json
+from typing import Any
+
+import pytest
 
 from rag import KnowledgeBase
 
@@ -55,8 +61,7 @@ async def test_off_topic_questions_get_no_hits(sample_kb: KnowledgeBase) -> None
     off_topic = json.loads(EVAL.read_text(encoding="utf-8"))["off_topic"]
     empty = [q for q in off_topic if not await sample_kb.search(q)]
     print(f"\noff-topic questions answered with no hits: {len(empty)}/{len(off_topic)}")
-    assert "Сколько будет дважды два?" in empty
-    assert len(empty) >= 4
+    assert len(empty) >= 5
 
 
 async def test_filters_by_language_and_tag(sample_kb: KnowledgeBase) -> None:
@@ -74,6 +79,39 @@ async def test_hits_carry_citation_fields(sample_kb: KnowledgeBase) -> None:
     assert hits[0].source == "warranty.md"
     top = hits[0]
     assert top.title == "Warranty" and "2-year" in top.text and top.doc_id
-    assert top.score >= sample_kb.kb_settings.min_relevance
+    assert top.score >= sample_kb.kb_settings.min_confidence
     assert 0 < top.similarity <= 1
     assert hits == sorted(hits, key=lambda h: h.rank, reverse=True)
+
+
+async def test_a_huge_question_is_cut_to_what_the_models_read(
+    sample_kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag.embeddings import MAX_QUERY_CHARS
+
+    seen: list[int] = []
+    first, second = sample_kb.query_vector, sample_kb.second_query_vector
+
+    def record_first(text: str) -> Any:
+        seen.append(len(text))
+        return first(text)
+
+    def record_second(text: str) -> Any:
+        seen.append(len(text))
+        return second(text)
+
+    monkeypatch.setattr(sample_kb, "query_vector", record_first)
+    monkeypatch.setattr(sample_kb, "second_query_vector", record_second)
+    # A megabyte pasted into the chat: USE reads every token, so uncut it would take minutes.
+    question = "How long is the warranty on a new laptop? " * 24_000  # ~1 MB
+    hits = await sample_kb.search(question, min_relevance=-1)
+    assert hits and hits[0].source == "warranty.md"
+    assert len(seen) == 2 and max(seen) <= MAX_QUERY_CHARS
+
+
+async def test_both_models_see_every_chunk_and_agree_on_a_plain_question(
+    sample_kb: KnowledgeBase,
+) -> None:
+    assert sample_kb.second_backend is not None
+    hits = await sample_kb.search("Сколько стоит доставка курьером?", k=3)
+    assert hits and hits[0].source == "kurerskaya-dostavka.md" and hits[0].score == 1.0
