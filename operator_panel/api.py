@@ -85,6 +85,7 @@ class PromptBlockView(BaseModel):
     order: int
     channel: str | None = None
     language: str | None = None
+    secret: bool = False
     updated_at: datetime
 
 
@@ -99,6 +100,7 @@ class PromptBlockCreate(BaseModel):
     order: int = Field(default=0, ge=-1_000_000, le=1_000_000)
     channel: str | None = Field(default=None, max_length=32)
     language: str | None = Field(default=None, max_length=16)
+    secret: bool = False
 
 
 class PromptBlockUpdate(BaseModel):
@@ -108,6 +110,7 @@ class PromptBlockUpdate(BaseModel):
     order: int | None = Field(default=None, ge=-1_000_000, le=1_000_000)
     channel: str | None = Field(default=None, max_length=32)
     language: str | None = Field(default=None, max_length=16)
+    secret: bool | None = None
 
 
 # Who may call: any signed-in operator; one with the CSRF token; an admin (CSRF checked too).
@@ -146,6 +149,7 @@ def block_view(block: PromptBlock) -> PromptBlockView:
         order=block.order,
         channel=block.channel,
         language=block.language,
+        secret=block.secret,
         updated_at=block.updated_at,
     )
 
@@ -250,6 +254,7 @@ def build_api_router() -> APIRouter:
             order=body.order,
             channel=_blank_to_none(body.channel),
             language=_blank_to_none(body.language),
+            secret=body.secret,
         )
         return block_view(block)
 
@@ -258,7 +263,7 @@ def build_api_router() -> APIRouter:
         block_id: str, body: PromptBlockUpdate, request: Request, _: Admin
     ) -> PromptBlockView:
         changes: dict[str, Any] = body.model_dump(exclude_unset=True)
-        for key in ("name", "text", "enabled", "order"):
+        for key in ("name", "text", "enabled", "order", "secret"):
             if key in changes and changes[key] is None:
                 del changes[key]
         for key in ("channel", "language"):

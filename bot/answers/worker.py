@@ -8,7 +8,7 @@ import os
 import socket
 import time
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import timedelta
 from typing import Any
 
@@ -18,14 +18,23 @@ from loguru import logger
 from redis.exceptions import RedisError
 
 from bot.answers.engine import Engine
-from bot.answers.guardrails import check_input, check_output, refusal
+from bot.answers.guardrails import (
+    Action,
+    GuardrailConfig,
+    Guardrails,
+    OutputPolicy,
+    Verdict,
+    embedder_for,
+    refusal,
+)
 from bot.answers.model_context import ModelContext, build_model_context
-from bot.answers.replies import Reply, ReplyFailed, ReplyUnavailable
+from bot.answers.pii import redact_pii
+from bot.answers.replies import Reply, ReplyFailed, ReplyUnavailable, TokenSink
 from bot.core.cleanup import conversation_scope
 from bot.core.conversations import append_message, latest_messages
-from bot.core.documents import Contact, Conversation, utcnow
+from bot.core.documents import Contact, Conversation, Message, PromptBlock, utcnow
 from bot.core.i18n import text_for
-from bot.core.metrics import REPLIES, REPLY_SECONDS
+from bot.core.metrics import GUARDRAIL_VERDICTS, REPLIES, REPLY_SECONDS
 from bot.core.modes import InvalidTransition, say_to_customer, transition
 from bot.core.outbox import deliver_pending
 from bot.core.queue import ReplyJob
@@ -64,14 +73,38 @@ def _lock_key(conversation_id: str) -> str:
     return f"sb:lock:reply:{conversation_id}"
 
 
-def _answer_meta(reply: Reply) -> dict[str, Any]:
-    """What operators see beside an AI answer: its tool calls, or why it was replaced."""
+def _answer_meta(reply: Reply, verdicts: list[Verdict]) -> dict[str, Any]:
+    """What operators see beside an AI answer: its tool calls, the guardrails' verdicts,
+    or why it was replaced."""
     meta: dict[str, Any] = {}
     if reply.tool_calls:
         meta["tool_calls"] = [asdict(call) for call in reply.tool_calls]
+    if verdicts:
+        meta["guardrails"] = [v.as_meta() for v in verdicts]
     if reply.guardrail:
         meta.update(kind="guardrail", reason=reply.guardrail)
     return meta
+
+
+def pending_question(history: list[Message], *, pii_redaction: bool) -> str:
+    """The customer's messages since the last answer, as the model context will see them."""
+    tail: list[str] = []
+    for message in reversed(history):
+        if message.author is Author.SYSTEM or not message.text:
+            continue
+        if message.author is not Author.CUSTOMER:
+            break
+        tail.append(redact_pii(message.text) if pii_redaction else message.text)
+    return "\n".join(reversed(tail))
+
+
+def _count(verdicts: list[Verdict]) -> None:
+    for verdict in verdicts:
+        GUARDRAIL_VERDICTS.labels(verdict.rule or "none", verdict.action.value).inc()
+
+
+def _secret_texts(blocks: list[PromptBlock]) -> list[str]:
+    return [block.text for block in blocks if block.secret]
 
 
 class Superseded(Exception):
@@ -125,12 +158,18 @@ class ReplyWorker:
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
+        self.guardrails = Guardrails(
+            GuardrailConfig.from_settings(core.settings), embedder_for(engine.knowledge)
+        )
 
     async def run(self) -> None:
         """Consume until `stop()`; survives Redis restarts."""
         settings = self.core.settings
         last_reclaim = last_sweep = last_dead_check = 0.0
         logger.info("reply worker {} started", self.name)
+        warm = asyncio.create_task(self.guardrails.warm_up(), name="guardrails-warm-up")
+        self._tasks.add(warm)
+        warm.add_done_callback(self._tasks.discard)
         while not self._stopping.is_set():
             try:
                 await self.core.queue.ensure_group()
@@ -295,12 +334,20 @@ class ReplyWorker:
         if contact is None or contact.id != conversation.contact_id:
             contact = await Contact.get(conversation.contact_id)
         settings = self.core.settings
+        language = contact.language if contact else None
+        # The input stage runs before the search and the model: an attack reaches neither.
+        verdict = await self.guardrails.check_input(
+            pending_question(history, pii_redaction=settings.pii_redaction),
+            display_name=contact.display_name if contact else None,
+            previous_kinds=[m.meta.get("kind") for m in history if m.author is Author.AI],
+        )
+        verdicts = [verdict]
         context = await build_model_context(
             conversation=conversation,
             contact=contact,
             history=history,
             blocks=blocks,
-            knowledge=self.engine.knowledge,
+            knowledge=self.engine.knowledge if verdict.allowed else None,
             pii_redaction=settings.pii_redaction,
             history_budget_tokens=settings.history_budget_tokens,
             timezone=settings.timezone,
@@ -308,18 +355,26 @@ class ReplyWorker:
         )
         message_id = PydanticObjectId()
         self._show_typing(conversation)
-        language = contact.language if contact else context.language
-        guarded = check_input(context.question)
+        language = language or context.language
         try:
-            if guarded.allowed:
-                reply = await self._generate(job.conversation_id, context, message_id)
-                leak = check_output(reply.text, context.instructions)
-                if not leak.allowed:
-                    guarded = leak
-            if not guarded.allowed:
-                logger.warning("guardrail in {}: {}", conversation_id, guarded.reason)
-                REPLIES.labels("guardrail").inc()
-                reply = Reply(text=refusal(language), guardrail=guarded.reason)
+            if verdict.action is Action.REFUSE:
+                reply = Reply(text=refusal(language), guardrail=verdict.reason)
+            elif verdict.action is Action.HANDOFF:
+                reply = Reply(
+                    text=text_for("waiting_operator", language), handoff_reason=verdict.reason
+                )
+            else:
+                policy = self.guardrails.output_policy(
+                    channel=conversation.channel,
+                    instructions=context.instructions,
+                    secret_texts=_secret_texts(blocks),
+                    sources=[hit.source for hit in context.knowledge],
+                    passages=[hit.text for hit in context.knowledge],
+                )
+                reply, checked = await self._generate_checked(
+                    job.conversation_id, context, message_id, policy, language
+                )
+                verdicts += checked
         except Superseded:
             REPLIES.labels("superseded").inc()
             return
@@ -332,6 +387,10 @@ class ReplyWorker:
             REPLIES.labels("fallback").inc()
             await self._fall_back(conversation, language, reason=str(exc)[:200])
             return
+        _count(verdicts)
+        if reply.guardrail:
+            logger.warning("guardrail in {}: {}", conversation_id, reply.guardrail)
+            REPLIES.labels("guardrail").inc()
         fresh = await Conversation.get(conversation_id)
         if fresh is None or fresh.mode is not Mode.AI:
             REPLIES.labels("superseded").inc()
@@ -344,7 +403,7 @@ class ReplyWorker:
             external_id=f"reply:{conversation_id}:{context.answering_through_seq}",
             sources=reply.sources,
             message_id=message_id,
-            meta=_answer_meta(reply),
+            meta=_answer_meta(reply, [v for v in verdicts if v.rule]),
         )
         await Conversation.get_pymongo_collection().update_one(
             {"_id": conversation_id}, {"$max": {"answered_seq": context.answering_through_seq}}
@@ -389,11 +448,30 @@ class ReplyWorker:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _generate(
-        self, conversation_id: str, context: ModelContext, message_id: PydanticObjectId
-    ) -> Reply:
-        """Run the model in a task that a mode change (through the cleanup hooks) cancels."""
+    async def _generate_checked(
+        self,
+        conversation_id: str,
+        context: ModelContext,
+        message_id: PydanticObjectId,
+        policy: OutputPolicy,
+        language: str | None,
+    ) -> tuple[Reply, list[Verdict]]:
+        """The model's answer through the output stage: streamed only once checked."""
+        guard = self.guardrails.stream(self._token_sink(conversation_id, message_id), policy)
+        reply = await self._generate(conversation_id, context, guard)
+        outcome = await self.guardrails.check_output(
+            reply.text, policy, language=language, stream=guard
+        )
+        if outcome.action is Action.ALLOW:
+            return replace(reply, text=outcome.text), outcome.verdicts
+        failed = outcome.verdicts[0]
+        handoff = failed.reason if outcome.action is Action.HANDOFF else reply.handoff_reason
+        return (
+            Reply(text=outcome.text, guardrail=failed.reason, handoff_reason=handoff),
+            outcome.verdicts,
+        )
 
+    def _token_sink(self, conversation_id: str, message_id: PydanticObjectId) -> TokenSink:
         async def on_token(text: str) -> None:
             await self.core.bus.publish(
                 ConversationEvent(
@@ -403,9 +481,15 @@ class ReplyWorker:
                 )
             )
 
-        task = asyncio.create_task(self.engine.replier.generate(context, on_token=on_token))
+        return on_token
+
+    async def _generate(
+        self, conversation_id: str, context: ModelContext, sink: TokenSink
+    ) -> Reply:
+        """Run the model in a task that a mode change (through the cleanup hooks) cancels."""
+        task = asyncio.create_task(self.engine.replier.generate(context, on_token=sink))
         scope = conversation_scope(conversation_id)
-        hook_name = f"reply:{message_id}"
+        hook_name = f"reply:{id(task)}"
 
         def cancel() -> None:
             task.cancel()
