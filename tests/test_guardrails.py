@@ -198,7 +198,8 @@ async def test_the_stream_never_shows_an_unsafe_sentence() -> None:
         await guard(word + " ")
     verdict = await guard.finish(answer)
     assert verdict.rule == "insult"
-    assert "".join(sent) == "Happy to help."
+    shown = "".join(sent)
+    assert "idiot" not in shown and "Happy to help.".startswith(shown.strip())
 
 
 async def ask(app, text: str, language: str, name: str = "Eve") -> dict[str, object]:  # type: ignore[no-untyped-def]

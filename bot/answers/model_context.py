@@ -146,7 +146,8 @@ async def build_model_context(
         if message.author is Author.SYSTEM or not message.text:
             continue
         role = "user" if message.author is Author.CUSTOMER else "assistant"
-        text = redact_pii(message.text) if pii_redaction and role == "user" else message.text
+        # Every turn: an operator or an earlier answer may repeat the customer's details.
+        text = redact_pii(message.text) if pii_redaction else message.text
         all_turns.append(Turn(role=role, text=text, seq=message.seq))
 
     # Newest turns first into the budget; the rest are summarized.

@@ -28,7 +28,7 @@ from bot.answers.guardrails import (
     refusal,
 )
 from bot.answers.model_context import ModelContext, build_model_context
-from bot.answers.pii import redact_pii
+from bot.answers.pii import redact_pii, restore_pii
 from bot.answers.replies import Reply, ReplyFailed, ReplyUnavailable, TokenSink
 from bot.core.cleanup import conversation_scope
 from bot.core.conversations import append_message, latest_messages
@@ -158,7 +158,7 @@ class ReplyWorker:
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
-        self.guardrails = Guardrails(
+        self.guardrails = engine.guardrails or Guardrails(
             GuardrailConfig.from_settings(core.settings), embedder_for(engine.knowledge)
         )
 
@@ -167,9 +167,6 @@ class ReplyWorker:
         settings = self.core.settings
         last_reclaim = last_sweep = last_dead_check = 0.0
         logger.info("reply worker {} started", self.name)
-        warm = asyncio.create_task(self.guardrails.warm_up(), name="guardrails-warm-up")
-        self._tasks.add(warm)
-        warm.add_done_callback(self._tasks.discard)
         while not self._stopping.is_set():
             try:
                 await self.core.queue.ensure_group()
@@ -372,7 +369,12 @@ class ReplyWorker:
                     passages=[hit.text for hit in context.knowledge],
                 )
                 reply, checked = await self._generate_checked(
-                    job.conversation_id, context, message_id, policy, language
+                    job.conversation_id,
+                    context,
+                    message_id,
+                    policy,
+                    language,
+                    [m.text for m in history if m.author is Author.CUSTOMER and m.text],
                 )
                 verdicts += checked
         except Superseded:
@@ -455,6 +457,7 @@ class ReplyWorker:
         message_id: PydanticObjectId,
         policy: OutputPolicy,
         language: str | None,
+        originals: list[str],
     ) -> tuple[Reply, list[Verdict]]:
         """The model's answer through the output stage: streamed only once checked."""
         guard = self.guardrails.stream(self._token_sink(conversation_id, message_id), policy)
@@ -463,7 +466,11 @@ class ReplyWorker:
             reply.text, policy, language=language, stream=guard
         )
         if outcome.action is Action.ALLOW:
-            return replace(reply, text=outcome.text), outcome.verdicts
+            text = outcome.text
+            if self.core.settings.pii_redaction:
+                # The model saw placeholders; the customer and operators see their values.
+                text = restore_pii(text, originals)
+            return replace(reply, text=text), outcome.verdicts
         failed = outcome.verdicts[0]
         handoff = failed.reason if outcome.action is Action.HANDOFF else reply.handoff_reason
         return (

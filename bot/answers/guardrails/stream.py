@@ -1,8 +1,10 @@
-"""Holding a streamed answer back until the output checks have seen it.
+"""Holding a streamed answer back until the output checks have seen what follows it.
 
-Tokens are buffered and released a sentence (or a window of characters) at a time, each
-release only after the checks pass on everything produced so far. Once a check fails
-nothing more is sent; the worker then stores the safe answer in place of the model's.
+The last `HOLD_WORDS` words produced are always held back; each token releases what lies
+before them, and only after the checks pass on everything produced so far. So a word is
+shown only once the checks have seen it and the words after it (a leak is
+`output.LEAK_WORDS` verbatim words: fewer than that of one is no leak). Once a check fails
+nothing more is sent; the worker stores the safe answer in place of the model's.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from collections.abc import Awaitable, Callable
 from bot.answers.guardrails.verdict import ALLOW, Verdict
 
 TokenSink = Callable[[str], Awaitable[None]]
-WINDOW_CHARS = 160
-_SENTENCE_END = re.compile(r"[.!?…\n](?=\s|$)")
+HOLD_WORDS = 6
+_WORD_START = re.compile(r"(?<!\S)\S")
 
 
 class StreamGuard:
@@ -26,12 +28,12 @@ class StreamGuard:
         check: Callable[[str], Verdict],
         *,
         max_chars: int,
-        window: int = WINDOW_CHARS,
+        hold_words: int = HOLD_WORDS,
     ) -> None:
         self._sink = sink
         self._check = check
         self._max = max_chars
-        self._window = window
+        self._hold = hold_words
         self.produced = ""
         self.released = ""
         self.verdict: Verdict = ALLOW
@@ -41,17 +43,13 @@ class StreamGuard:
         if not self.verdict.allowed:
             return
         pending = self.produced[len(self.released) :]
-        cut = 0
-        for match in _SENTENCE_END.finditer(pending):
-            cut = match.end()
-        if not cut and len(pending) >= self._window:
-            cut = pending.rfind(" ") + 1 or len(pending)
-        if cut:
-            await self._release(pending[:cut])
+        starts = [m.start() for m in _WORD_START.finditer(pending)]
+        if len(starts) > self._hold:
+            await self._release(pending[: starts[-self._hold]])
 
     async def _release(self, text: str) -> None:
         candidate = self.released + text
-        verdict = self._check(candidate)
+        verdict = self._check(self.produced)  # the held-back words too
         if not verdict.allowed:
             self.verdict = verdict
             return
