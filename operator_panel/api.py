@@ -59,6 +59,8 @@ class PanelMessage(MessageView):
     """A message as operators see it: plus the AI's tool calls, its kind, a send error."""
 
     tool_calls: list[dict[str, Any]] = Field(default_factory=list)
+    # The guardrails' verdicts (stage, rule, action, score, detail) on an AI answer.
+    guardrails: list[dict[str, Any]] = Field(default_factory=list)
     kind: str | None = None
     error: str | None = None
 
