@@ -21,7 +21,10 @@ _INVISIBLE = re.compile(
 _CYR_TO_LAT = str.maketrans("аеорсхукмтнвіјѕԁ", "aeopcxykmthbijsd")
 _LAT_TO_CYR = str.maketrans("aeopcxykmthb", "аеорсхукмтнв")
 _LEET = str.maketrans("0134578@$!|", "oieastbasil")
-_WORD = re.compile(r"\S+")
+# Only words that can hide something are rewritten: those with a digit or symbol (leetspeak)
+# or with two scripts next to each other (look-alikes). A word starts after a space, so each
+# is scanned once.
+_SUSPECT_WORD = re.compile(r"(?<!\S)\S*(?:[0-9@$|!]|[a-z][а-яёіјѕԁ]|[а-яёіјѕԁ][a-z])\S*")
 _HAS_LAT = re.compile(r"[a-z]")
 _HAS_CYR = re.compile(r"[а-яёіјѕԁ]")
 _LEET_WORD = re.compile(r"(?=[^\s]*[a-zа-я])(?=[^\s]*[0-9@$|!])[a-zа-я0-9@$|!]{3,}")
@@ -76,7 +79,7 @@ def fold(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = _INVISIBLE.sub("", text).casefold().replace("ё", "е")
     text = _SPACED.sub(_join_spaced, text)
-    return _WORD.sub(_fold_word, text)
+    return _SUSPECT_WORD.sub(_fold_word, text)
 
 
 def _fold_word(match: re.Match[str]) -> str:

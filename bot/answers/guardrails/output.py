@@ -10,7 +10,7 @@ domains, and the channel's length limit.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from urllib.parse import urlsplit
@@ -49,9 +49,18 @@ _HUMAN = re.compile(
     r"|я не (бот|робот|программа|ии)|не с ботом|(с|со) (живым|настоящим|реальным) (человеком|менеджером|оператором|сотрудником)"
     r"|(меня зовут \w+,? я (оператор|менеджер|сотрудник))"
 )
+# Cheap first looks: the full patterns run only on a text that has one of these stems.
+_COMMITMENT_HINT = re.compile(
+    r"guarant|promis|assur|refund|compensat|reimburs|%|free|forever|for life|"
+    r"гарант|обеща|компенс|возмест|верн|деньги|скидк|бесплат|навсегда|пожизн"
+)
+_HUMAN_HINT = re.compile(
+    r"human|person|operator|agent|manager|bot|robot|machine|\bai\b|real|live|"
+    r"человек|оператор|менеджер|сотрудник|бот|робот|программ|\bии\b|живы|живой|настоящ"
+)
 _URL = re.compile(
     r"\b(?:https?://|www\.)[^\s<>\"')\]]{1,300}"
-    r"|\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.){1,6}(?:[a-z]{2,12})(?=[/\s:,;!?)\]]|$)(?:/[^\s<>\"')\]]{0,300})?",
+    r"|(?<![\w.-])(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.){1,6}(?:[a-z]{2,12})(?=[/\s:,;!?)\]]|$)(?:/[^\s<>\"')\]]{0,300})?",
     re.IGNORECASE,
 )
 # Words that look like domains but are not links (file names, abbreviations).
@@ -95,30 +104,33 @@ def _shingles(text: str, size: int) -> frozenset[int]:
     return frozenset(hash(tuple(words[i : i + size])) for i in range(max(len(words) - size + 1, 0)))
 
 
-def _leaks(answer: str, source: str, size: int) -> bool:
+def _leaks(folded: str, source: str, size: int) -> bool:
     prompt = _shingles(source, size)
     if not prompt:
         return False
-    words = re.findall(r"\w+", fold(answer))
+    words = re.findall(r"\w+", folded)
     return any(hash(tuple(words[i : i + size])) in prompt for i in range(len(words) - size + 1))
 
 
-def check_leak(answer: str, policy: OutputPolicy) -> Verdict:
+def check_leak(answer: str, policy: OutputPolicy, folded: str | None = None) -> Verdict:
+    folded = fold(answer) if folded is None else folded
     for secret in policy.secret_texts:
-        if _leaks(answer, secret, SECRET_LEAK_WORDS):
+        if _leaks(folded, secret, SECRET_LEAK_WORDS):
             return Verdict(Action.REFUSE, "secret_leak", 1.0, "output")
-    if policy.instructions and _leaks(answer, policy.instructions, LEAK_WORDS):
+    if policy.instructions and _leaks(folded, policy.instructions, LEAK_WORDS):
         return Verdict(Action.REFUSE, "prompt_leak", 1.0, "output")
     return ALLOW
 
 
-def check_insult(answer: str) -> Verdict:
-    found = _INSULT.search(fold(answer))
+def check_insult(answer: str, folded: str | None = None) -> Verdict:
+    found = _INSULT.search(fold(answer) if folded is None else folded)
     return Verdict(Action.REFUSE, "insult", 1.0, "output", found.group(0)) if found else ALLOW
 
 
-def check_commitment(answer: str, policy: OutputPolicy) -> Verdict:
-    folded = fold(answer)
+def check_commitment(answer: str, policy: OutputPolicy, folded: str | None = None) -> Verdict:
+    folded = fold(answer) if folded is None else folded
+    if not _COMMITMENT_HINT.search(folded):
+        return ALLOW
     for sentence in re.split(r"(?<=[.!?\n])\s+", folded):
         found = _COMMITMENT.search(sentence)
         if found and policy.trusted_text and sentence.strip() in policy.trusted_text:
@@ -128,8 +140,9 @@ def check_commitment(answer: str, policy: OutputPolicy) -> Verdict:
     return ALLOW
 
 
-def check_human_claim(answer: str) -> Verdict:
-    found = _HUMAN.search(fold(answer))
+def check_human_claim(answer: str, folded: str | None = None) -> Verdict:
+    folded = fold(answer) if folded is None else folded
+    found = _HUMAN.search(folded) if _HUMAN_HINT.search(folded) else None
     return Verdict(Action.REFUSE, "human_claim", 1.0, "output", found.group(0)) if found else ALLOW
 
 
@@ -163,15 +176,19 @@ def check_links(answer: str, policy: OutputPolicy) -> Verdict:
     return ALLOW
 
 
+def _each_check(answer: str, policy: OutputPolicy, folded: str) -> Iterator[Verdict]:
+    """The checks in order, lazily: the first failure stops the rest."""
+    yield check_leak(answer, policy, folded)
+    yield check_insult(answer, folded)
+    yield check_commitment(answer, policy, folded)
+    yield check_human_claim(answer, folded)
+    yield check_links(answer, policy)
+
+
 def check_answer(answer: str, policy: OutputPolicy) -> Verdict:
     """The first failed output check for `answer`, or ALLOW (length is handled apart)."""
-    for verdict in (
-        check_leak(answer, policy),
-        check_insult(answer),
-        check_commitment(answer, policy),
-        check_human_claim(answer),
-        check_links(answer, policy),
-    ):
+    folded = fold(answer)
+    for verdict in _each_check(answer, policy, folded):
         if not verdict.allowed:
             return verdict
     return ALLOW

@@ -16,6 +16,9 @@ from bot.answers.guardrails.verdict import ALLOW, Verdict
 
 TokenSink = Callable[[str], Awaitable[None]]
 HOLD_WORDS = 6
+OVERLAP_CHARS = 240
+RELEASE_WORDS = 4
+_PIECE = re.compile(r"\s*\S+\s*|\s+")
 _WORD_START = re.compile(r"(?<!\S)\S")
 
 
@@ -44,19 +47,29 @@ class StreamGuard:
             return
         pending = self.produced[len(self.released) :]
         starts = [m.start() for m in _WORD_START.finditer(pending)]
-        if len(starts) > self._hold:
+        # Released a few words at a time: each release runs the checks once.
+        if len(starts) >= self._hold + RELEASE_WORDS:
             await self._release(pending[: starts[-self._hold]])
 
     async def _release(self, text: str) -> None:
         candidate = self.released + text
-        verdict = self._check(self.produced)  # the held-back words too
+        # The checks look at sentences and at runs of a few words: what was released long
+        # ago has been checked with everything near it, so only the recent part is checked
+        # again (the final answer is checked whole in `finish`).
+        start = max(0, len(self.released) - OVERLAP_CHARS)
+        verdict = self._check(self.produced[start:])  # the held-back words too
         if not verdict.allowed:
             self.verdict = verdict
             return
         if len(candidate) > self._max:
             return  # past the channel's limit: the stored answer is cut, the stream stops
         self.released = candidate
-        await self._sink(text)
+        await self._send(text)
+
+    async def _send(self, text: str) -> None:
+        """A word a frame, as the model produced them: the widget still sees a stream."""
+        for piece in _PIECE.findall(text):
+            await self._sink(piece)
 
     async def finish(self, final: str) -> Verdict:
         """Check the final answer; release the rest of the stream when it passes."""
@@ -66,5 +79,5 @@ class StreamGuard:
             rest = final[len(self.released) :]
             if rest and len(final) <= self._max:
                 self.released = final
-                await self._sink(rest)
+                await self._send(rest)
         return self.verdict
