@@ -21,6 +21,13 @@ from bot.answers.pii import redact_pii, restore_pii
         ("(495) 123-45-67, доб. 204", "[PHONE], доб. 204"),
         ("card 4111 1111 1111 1111", "card [CARD]"),
         ("паспорт 45 12 345678", "паспорт [PASSPORT]"),
+        ("SSN 123-45-6789", "SSN [ID]"),
+        ("СНИЛС 123-456-789 01", "СНИЛС [ID]"),
+        ("mobile 07700 900123", "mobile [PHONE]"),
+        ("Hi, my name is John Smith, order 5521", "Hi, my name is [NAME], order 5521"),
+        ("меня зовут Анна Петрова", "меня зовут [NAME]"),
+        ("адрес: ул. Ленина, д. 5, кв. 12", "адрес: [ADDRESS]"),
+        ("deliver to 221 Baker Street, flat 2 please", "deliver to [ADDRESS] please"),
     ],
 )
 def test_personal_data_is_masked(text: str, masked: str) -> None:

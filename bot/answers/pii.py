@@ -10,12 +10,28 @@ and a card number must pass the Luhn check.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
 _CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?\b")
-_PASSPORT = re.compile(r"(?<![\d-])\d{2} \d{2} \d{6}(?![\d-])")
+_PASSPORT = re.compile(r"(?<![\d-])\d{2} ?\d{2} \d{6}(?![\d-])")
+# US social security and Russian SNILS numbers.
+_ID_NUMBER = re.compile(r"(?<![\d-])(?:\d{3}-\d{2}-\d{4}|\d{3}-\d{3}-\d{3}[ -]\d{2})(?![\d-])")
+# A person's name where they introduce themselves (up to three capitalised words).
+_NAME = re.compile(
+    r"(?P<intro>\b(?i:my name is|name:|меня зовут|мое имя|моё имя|фио:?) ?)"
+    r"[A-ZА-ЯЁ][a-zа-яё'-]{1,30}(?: [A-ZА-ЯЁ][a-zа-яё'-]{1,30}){0,2}"
+)
+# A street address with a house number.
+_ADDRESS = re.compile(
+    r"(?:\b(?:ул\.|улица|пр-т|проспект|пер\.|переулок|шоссе|бульвар|б-р)\s?[А-ЯЁA-Z][\w.-]{1,30}"
+    r"(?: [\w.-]{1,30})?,? (?:д\.|дом)? ?\d{1,4}[а-яa-z]?(?:/\d{1,3})?"
+    r"(?:,? (?:кв\.|квартира|корп\.|к\.) ?\d{1,4})*)"
+    r"|(?<![\w-])\d{1,5} [A-Z][a-z]{1,30}(?: [A-Z][a-z]{1,30})? "
+    r"(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Boulevard|Blvd|Close|Way)\b\.?"
+    r"(?:,? (?:apt|flat|unit)\.? ?\d{1,4})?"
+)
 _PHONE = re.compile(
     r"(?<![\w+])(?:"
     r"\+\d{1,3}[ -]?\(?\d{1,4}\)?(?:[ -]?\d{2,4}){2,4}"  # +7 916 123-45-67, +44 20 7946 0958
@@ -23,6 +39,7 @@ _PHONE = re.compile(
     r"|\(\d{3,5}\) ?\d{2,3}[ -]\d{2}[ -]?\d{2,4}"  # (495) 123-45-67, (212) 555-0187
     r"|\d{3}[ -]\d{3}[ -]\d{4}"  # 212-555-0187
     r"|\d{3}-\d{2}-\d{2}"  # 123-45-67
+    r"|0\d{4} ?\d{6}"  # 07700 900123
     r"|\d{3}-\d{4}"  # 555-1234
     r")(?![\w-])"
 )
@@ -48,14 +65,26 @@ _RULES: list[tuple[str, re.Pattern[str]]] = [
     ("CARD", _CARD),
     ("IBAN", _IBAN),
     ("PASSPORT", _PASSPORT),
+    ("ID", _ID_NUMBER),
     ("PHONE", _PHONE),
+    ("NAME", _NAME),
+    ("ADDRESS", _ADDRESS),
 ]
 
 
+def _replace(label: str) -> str | Callable[[re.Match[str]], str]:
+    if label == "CARD":
+        return _card
+    if label == "NAME":
+        return lambda m: m.group("intro") + "[NAME]"
+    return f"[{label}]"
+
+
 def redact_pii(text: str) -> str:
-    """Replace e-mails, card numbers, IBANs, passport and phone numbers with placeholders."""
+    """Replace e-mails, cards, IBANs, passport / ID and phone numbers, self-introduced
+    names and street addresses with placeholders."""
     for label, pattern in _RULES:
-        text = pattern.sub(_card if label == "CARD" else f"[{label}]", text)
+        text = pattern.sub(_replace(label), text)
     return text
 
 
@@ -64,9 +93,11 @@ def pii_values(text: str) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     for label, pattern in _RULES:
         for match in pattern.finditer(text):
-            if label != "CARD" or _card(match) == "[CARD]":
+            if label == "NAME":
+                found.append((label, match.group(0)[len(match.group("intro")) :]))
+            elif label != "CARD" or _card(match) == "[CARD]":
                 found.append((label, match.group(0)))
-        text = pattern.sub(_card if label == "CARD" else f"[{label}]", text)
+        text = pattern.sub(_replace(label), text)
     return found
 
 
@@ -91,4 +122,4 @@ def restore_pii(text: str, originals: Iterable[str]) -> str:
         used[label] = index + 1
         return found[index]
 
-    return re.sub(r"\[(EMAIL|CARD|IBAN|PASSPORT|PHONE)\]", fill, text)
+    return re.sub(r"\[(EMAIL|CARD|IBAN|PASSPORT|ID|PHONE|NAME|ADDRESS)\]", fill, text)
