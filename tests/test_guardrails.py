@@ -205,12 +205,12 @@ async def test_the_stream_never_shows_an_unsafe_sentence() -> None:
     assert "idiot" not in shown and "Happy to help.".startswith(shown.strip())
 
 
-async def ask(app, text: str, language: str, name: str = "Eve") -> dict[str, object]:  # type: ignore[no-untyped-def]
-    session = await new_session(app, name=name, language=language)
+async def ask(app, text: str, language: str, author: str = "ai") -> dict[str, object]:  # type: ignore[no-untyped-def]
+    session = await new_session(app, name="Eve", language=language)
     async with widget_socket(app, session["token"]) as ws:
         await ws.next()
         await ws.say(text)
-        answer = await ws.message("ai")
+        answer = await ws.message(author)
         answer["_tokens"] = "".join(f["text"] for f in ws.frames if f["type"] == "token")
         answer["_conversation"] = session["conversation_id"]
         return answer
@@ -256,7 +256,7 @@ async def test_with_a_model_a_person_request_is_handed_over(settings: Settings) 
     with FakeOpenAI() as fake:
         configured = with_model(settings, fake)
         async with live_app(configured, replier=AgentReplies(configured, [])) as app:
-            answer = await ask(app, "позовите живого человека пожалуйста", "ru")
+            answer = await ask(app, "позовите живого человека пожалуйста", "ru", "system")
 
             async def waiting() -> bool:
                 found = await Conversation.get(PydanticObjectId(str(answer["_conversation"])))

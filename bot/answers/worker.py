@@ -33,7 +33,7 @@ from bot.answers.replies import Reply, ReplyFailed, ReplyUnavailable, TokenSink
 from bot.core.cleanup import conversation_scope
 from bot.core.conversations import append_message, latest_messages
 from bot.core.documents import Contact, Conversation, Message, PromptBlock, utcnow
-from bot.core.i18n import text_for
+from bot.core.i18n import detect_language, text_for
 from bot.core.metrics import GUARDRAIL_VERDICTS, REPLIES, REPLY_SECONDS
 from bot.core.modes import InvalidTransition, say_to_customer, transition
 from bot.core.outbox import deliver_pending
@@ -339,6 +339,19 @@ class ReplyWorker:
             previous_kinds=[m.meta.get("kind") for m in history if m.author is Author.AI],
         )
         verdicts = [verdict]
+        if verdict.action is Action.HANDOFF:
+            # The policy's hand-off, like any other: a system notice and the transition.
+            _count(verdicts)
+            REPLIES.labels("handoff").inc()
+            question = pending_question(history, pii_redaction=False)
+            await self._hand_off(
+                conversation,
+                language or detect_language(question),
+                "waiting_operator",
+                reason=verdict.reason or "hand-off policy",
+                meta={"guardrails": [verdict.as_meta()]},
+            )
+            return
         context = await build_model_context(
             conversation=conversation,
             contact=contact,
@@ -356,10 +369,6 @@ class ReplyWorker:
         try:
             if verdict.action is Action.REFUSE:
                 reply = Reply(text=refusal(language), guardrail=verdict.reason)
-            elif verdict.action is Action.HANDOFF:
-                reply = Reply(
-                    text=text_for("waiting_operator", language), handoff_reason=verdict.reason
-                )
             else:
                 policy = self.guardrails.output_policy(
                     channel=conversation.channel,
@@ -531,7 +540,13 @@ class ReplyWorker:
         )
 
     async def _hand_off(
-        self, conversation: Conversation, language: str | None, notice: str, *, reason: str
+        self,
+        conversation: Conversation,
+        language: str | None,
+        notice: str,
+        *,
+        reason: str,
+        meta: dict[str, Any] | None = None,
     ) -> None:
         assert conversation.id is not None
         await say_to_customer(
@@ -539,6 +554,7 @@ class ReplyWorker:
             conversation=conversation,
             text=text_for(notice, language),
             kind=notice,
+            meta=meta,
         )
         with contextlib.suppress(InvalidTransition):
             await transition(
