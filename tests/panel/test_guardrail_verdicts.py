@@ -35,3 +35,16 @@ async def test_verdicts_reach_the_panel_api(app: LiveApp, operator: SignedIn) ->
     answer = next(m for m in response.json()["items"] if m["author"] == "ai")
     assert answer["guardrails"] == [VERDICT]
     assert answer["kind"] == "guardrail"
+
+
+async def test_an_admin_marks_a_prompt_block_secret(app: LiveApp, admin: SignedIn) -> None:
+    created = await admin.post(
+        "/api/prompt-blocks", json={"name": "internal", "text": "Staff code 1234", "secret": True}
+    )
+    assert created.status_code == 201 and created.json()["secret"] is True
+    block_id = created.json()["id"]
+    updated = await admin.client.put(
+        f"/api/prompt-blocks/{block_id}", json={"secret": False}, headers=admin.headers()
+    )
+    assert updated.status_code == 200 and updated.json()["secret"] is False
+    await admin.client.delete(f"/api/prompt-blocks/{block_id}", headers=admin.headers())
