@@ -86,6 +86,28 @@ class Settings(BaseSettings):
     # installation under DATA_DIR/secrets (`with_installation_secrets`); required in prod.
     jwt_secret: SecretStr | None = Field(default=None, validate_default=True)
     pii_redaction: bool = True
+    # Guardrails (bot/answers/guardrails): the semantic detector and its score margins.
+    guardrails_semantic: bool = True
+    guardrails_attack_threshold: float = 0.02
+    guardrails_handoff_threshold: float = 0.03
+    # What happens when an answer fails an output check: a safe answer, or an operator too.
+    guardrails_output_failure: Literal["refuse", "handoff"] = "refuse"
+    # Commitments the business does make (comma-separated phrases, e.g. "14-day return").
+    guardrails_allowed_commitments: str | None = None
+    # Per-channel answer length, "channel=chars,..." over telegram=4096,whatsapp=1600,widget=4000.
+    guardrails_max_answer_chars: str | None = None
+    # Domains answers may link to (with their subdomains), besides PUBLIC_BASE_URL's host.
+    allowed_link_domains: str | None = None
+    # Hand-off policy: words (stems end in *) that pass a chat to a person; failures in a row.
+    handoff_trigger_words: str = (
+        "sue,lawsuit,lawyer*,attorney*,court,legal action,complaint*,police,fraud*,scam*,"
+        "chargeback*,dispute*,fire,caught fire,smoke*,burn*,spark*,electric shock,injur*,"
+        "hospital*,poison*,swallow*,furious,outraged,disgust*,"
+        "суд,в суд,судом,юрист*,адвокат*,полици*,прокуратур*,роспотребнадзор*,жалоб*,"
+        "мошенни*,обман*,пожар*,загорел*,задымил*,током,ожог*,обжег*,травм*,проглотил*,"
+        "отравил*,больниц*,бешенств*,оспор*,возмутительн*,безобрази*"
+    )
+    handoff_after_failures: int = Field(default=2, ge=0)
 
     log_level: str = "INFO"
     log_json: bool | None = None

@@ -60,6 +60,8 @@ class PanelMessage(MessageView):
     """A message as operators see it: plus the AI's tool calls, its kind, a send error."""
 
     tool_calls: list[dict[str, Any]] = Field(default_factory=list)
+    # The guardrails' verdicts (stage, rule, action, score, detail) on an AI answer.
+    guardrails: list[dict[str, Any]] = Field(default_factory=list)
     kind: str | None = None
     error: str | None = None
     # {"length", "limit"}: a customer text longer than its channel's limit; the AI read `limit`.
@@ -88,6 +90,7 @@ class PromptBlockView(BaseModel):
     order: int
     channel: str | None = None
     language: str | None = None
+    secret: bool = False
     updated_at: datetime
 
 
@@ -102,6 +105,7 @@ class PromptBlockCreate(BaseModel):
     order: int = Field(default=0, ge=-1_000_000, le=1_000_000)
     channel: str | None = Field(default=None, max_length=32)
     language: str | None = Field(default=None, max_length=16)
+    secret: bool = False
 
 
 class PromptBlockUpdate(BaseModel):
@@ -111,6 +115,7 @@ class PromptBlockUpdate(BaseModel):
     order: int | None = Field(default=None, ge=-1_000_000, le=1_000_000)
     channel: str | None = Field(default=None, max_length=32)
     language: str | None = Field(default=None, max_length=16)
+    secret: bool | None = None
 
 
 class OperatorItem(BaseModel):
@@ -171,6 +176,7 @@ def block_view(block: PromptBlock) -> PromptBlockView:
         order=block.order,
         channel=block.channel,
         language=block.language,
+        secret=block.secret,
         updated_at=block.updated_at,
     )
 
@@ -291,6 +297,7 @@ def build_api_router() -> APIRouter:
             order=body.order,
             channel=_blank_to_none(body.channel),
             language=_blank_to_none(body.language),
+            secret=body.secret,
         )
         return block_view(block)
 
@@ -299,7 +306,7 @@ def build_api_router() -> APIRouter:
         block_id: str, body: PromptBlockUpdate, request: Request, _: Admin
     ) -> PromptBlockView:
         changes: dict[str, Any] = body.model_dump(exclude_unset=True)
-        for key in ("name", "text", "enabled", "order"):
+        for key in ("name", "text", "enabled", "order", "secret"):
             if key in changes and changes[key] is None:
                 del changes[key]
         for key in ("channel", "language"):

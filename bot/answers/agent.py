@@ -29,6 +29,7 @@ from langgraph.types import Command, StreamMode
 
 from bot.answers.agent_context import AgentContext, ToolCallNote
 from bot.answers.model_context import ModelContext
+from bot.answers.pii import redact_pii
 from bot.answers.replies import Reply, ReplyFailed, TokenSink, to_langchain
 from bot.core.types import Source
 from config import Settings
@@ -39,9 +40,10 @@ RESULT_NOTE_CHARS = 2000
 class ToolJournal(AgentMiddleware[Any, AgentContext, Any]):
     """Records every tool call on the run's notes and turns failures into tool messages."""
 
-    def __init__(self, *, timeout_s: float) -> None:
+    def __init__(self, *, timeout_s: float, pii_redaction: bool = True) -> None:
         super().__init__()
         self.timeout_s = timeout_s
+        self.pii_redaction = pii_redaction
 
     async def awrap_tool_call(
         self,
@@ -73,6 +75,9 @@ class ToolJournal(AgentMiddleware[Any, AgentContext, Any]):
                     note.error = content[:300]
                 else:
                     note.result = content[:RESULT_NOTE_CHARS]
+                if self.pii_redaction and isinstance(result.content, str):
+                    # What a tool returns (an order's contact details) is the customer's too.
+                    result.content = redact_pii(result.content)
         finally:
             note.duration_ms = round((time.perf_counter() - started) * 1000, 1)
             context = request.runtime.context if request.runtime is not None else None
@@ -106,7 +111,9 @@ class AgentReplies:
         self.tools = list(tools)
         self._deadline = settings.llm_timeout_seconds * 2
         middleware: list[AgentMiddleware[Any, AgentContext, Any]] = [
-            ToolJournal(timeout_s=settings.tool_timeout_seconds),
+            ToolJournal(
+                timeout_s=settings.tool_timeout_seconds, pii_redaction=settings.pii_redaction
+            ),
             # Past the limit a tool call is refused with a message; the model answers without it.
             ToolCallLimitMiddleware(
                 run_limit=settings.agent_max_tool_calls, exit_behavior="continue"

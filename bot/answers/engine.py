@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import httpx
 from langchain_core.tools import BaseTool
 
+from bot.answers.guardrails import GuardrailConfig, Guardrails, embedder_for
 from bot.answers.knowledge import KnowledgeSearch, RagKnowledge
 from bot.answers.replies import ReplyGenerator
 from bot.core.runtime import Core
@@ -22,6 +23,7 @@ class Engine:
 
     replier: ReplyGenerator
     knowledge: KnowledgeSearch
+    guardrails: Guardrails | None = None
 
 
 async def agent_tools(
@@ -80,7 +82,12 @@ async def running_engine(
                 knowledge = own_knowledge = RagKnowledge(core.settings, redis=core.redis)
             if replier is None:
                 replier = await default_replier(core.settings, knowledge, stack)
-            yield Engine(replier=replier, knowledge=knowledge)
+            guardrails = Guardrails(
+                GuardrailConfig.from_settings(core.settings), embedder_for(knowledge)
+            )
+            # The embedding model loads now, not while the first customer waits.
+            await guardrails.warm_up()
+            yield Engine(replier=replier, knowledge=knowledge, guardrails=guardrails)
         finally:
             if own_knowledge is not None:
                 own_knowledge.close()

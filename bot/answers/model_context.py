@@ -131,14 +131,17 @@ def summarize_turns(previous: str | None, turns: list[Turn]) -> str:
 
 
 def _turns(history: list[Message], pii_redaction: bool) -> list[Turn]:
-    """The history as model turns; customer text cut to what was processed, PII masked."""
+    """The history as model turns; customer text cut to what was processed, PII masked.
+
+    Every turn is masked: an operator or an earlier answer may repeat the customer's details.
+    """
     turns: list[Turn] = []
     for message in history:
         if message.author is Author.SYSTEM or not message.text:
             continue
         role = "user" if message.author is Author.CUSTOMER else "assistant"
         text = message.processed_text if role == "user" else message.text
-        if pii_redaction and role == "user":
+        if pii_redaction:
             text = redact_pii(text)
         turns.append(Turn(role=role, text=text, seq=message.seq))
     return turns

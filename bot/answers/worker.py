@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import timedelta
 from typing import Any
 
@@ -19,14 +19,23 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.answers.engine import Engine
-from bot.answers.guardrails import check_input, check_output, refusal
+from bot.answers.guardrails import (
+    Action,
+    GuardrailConfig,
+    Guardrails,
+    OutputPolicy,
+    Verdict,
+    embedder_for,
+    refusal,
+)
 from bot.answers.model_context import ModelContext, build_model_context
-from bot.answers.replies import Reply, ReplyFailed, ReplyUnavailable
+from bot.answers.pii import redact_pii, restore_pii
+from bot.answers.replies import Reply, ReplyFailed, ReplyUnavailable, TokenSink
 from bot.core.cleanup import conversation_scope
 from bot.core.conversations import append_message, latest_messages
-from bot.core.documents import Contact, Conversation, Message, utcnow
-from bot.core.i18n import text_for
-from bot.core.metrics import REPLIES, REPLY_SECONDS
+from bot.core.documents import Contact, Conversation, Message, PromptBlock, utcnow
+from bot.core.i18n import detect_language, text_for
+from bot.core.metrics import GUARDRAIL_VERDICTS, REPLIES, REPLY_SECONDS
 from bot.core.modes import InvalidTransition, say_to_customer, transition
 from bot.core.outbox import deliver_pending, sweep_outbox
 from bot.core.processes import process_is_gone, process_name
@@ -92,14 +101,36 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def _answer_meta(reply: Reply) -> dict[str, Any]:
-    """What operators see beside an AI answer: its tool calls, or why it was replaced."""
+def _answer_meta(reply: Reply, verdicts: list[Verdict]) -> dict[str, Any]:
+    """What operators see beside an AI answer: its tool calls, the guardrails' verdicts,
+    or why it was replaced."""
     meta: dict[str, Any] = {}
     if reply.tool_calls:
         meta["tool_calls"] = [asdict(call) for call in reply.tool_calls]
+    if verdicts:
+        meta["guardrails"] = [v.as_meta() for v in verdicts]
     if reply.guardrail:
         meta.update(kind="guardrail", reason=reply.guardrail)
     return meta
+
+
+def pending_question(history: list[Message], *, answered_seq: int, pii_redaction: bool) -> str:
+    """The customer's messages no answer has covered yet, as the model context will see them."""
+    texts = [
+        message.processed_text
+        for message in history
+        if message.author is Author.CUSTOMER and message.text and message.seq > answered_seq
+    ]
+    return "\n".join(redact_pii(t) if pii_redaction else t for t in texts)
+
+
+def _count(verdicts: list[Verdict]) -> None:
+    for verdict in verdicts:
+        GUARDRAIL_VERDICTS.labels(verdict.rule or "none", verdict.action.value).inc()
+
+
+def _secret_texts(blocks: list[PromptBlock]) -> list[str]:
+    return [block.text for block in blocks if block.secret]
 
 
 class Superseded(Exception):
@@ -128,6 +159,9 @@ class ReplyWorker:
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
+        self.guardrails = engine.guardrails or Guardrails(
+            GuardrailConfig.from_settings(core.settings), embedder_for(engine.knowledge)
+        )
 
     async def run(self) -> None:
         """Consume until `stop()`; survives Redis restarts."""
@@ -310,12 +344,39 @@ class ReplyWorker:
         if attempts > settings.reply_max_attempts:
             await self._park(conversation, contact, attempts - 1)
             return
+        language = contact.language if contact else None
+        # The input stage runs before the search and the model: an attack reaches neither.
+        verdict = await self.guardrails.check_input(
+            pending_question(
+                history,
+                answered_seq=conversation.answered_seq,
+                pii_redaction=settings.pii_redaction,
+            ),
+            display_name=contact.display_name if contact else None,
+            previous_kinds=[m.meta.get("kind") for m in history if m.author is Author.AI],
+        )
+        verdicts = [verdict]
+        if verdict.action is Action.HANDOFF:
+            # The policy's hand-off, like any other: a system notice and the transition.
+            _count(verdicts)
+            REPLIES.labels("handoff").inc()
+            question = pending_question(
+                history, answered_seq=conversation.answered_seq, pii_redaction=False
+            )
+            await self._hand_off(
+                conversation,
+                language or detect_language(question),
+                "waiting_operator",
+                reason=verdict.reason or "hand-off policy",
+                meta={"guardrails": [verdict.as_meta()]},
+            )
+            return
         context = await build_model_context(
             conversation=conversation,
             contact=contact,
             history=history,
             blocks=blocks,
-            knowledge=self.engine.knowledge,
+            knowledge=self.engine.knowledge if verdict.allowed else None,
             pii_redaction=settings.pii_redaction,
             history_budget_tokens=settings.history_budget_tokens,
             timezone=settings.timezone,
@@ -323,18 +384,27 @@ class ReplyWorker:
         )
         message_id = PydanticObjectId()
         self._show_typing(conversation)
-        language = contact.language if contact else context.language
-        guarded = check_input(context.question)
+        language = language or context.language
         try:
-            if guarded.allowed:
-                reply = await self._generate(job.conversation_id, context, message_id)
-                leak = check_output(reply.text, context.instructions)
-                if not leak.allowed:
-                    guarded = leak
-            if not guarded.allowed:
-                logger.warning("guardrail in {}: {}", conversation_id, guarded.reason)
-                REPLIES.labels("guardrail").inc()
-                reply = Reply(text=refusal(language), guardrail=guarded.reason)
+            if verdict.action is Action.REFUSE:
+                reply = Reply(text=refusal(language), guardrail=verdict.reason)
+            else:
+                policy = self.guardrails.output_policy(
+                    channel=conversation.channel,
+                    instructions=context.instructions,
+                    secret_texts=_secret_texts(blocks),
+                    sources=[hit.source for hit in context.knowledge],
+                    passages=[hit.text for hit in context.knowledge],
+                )
+                reply, checked = await self._generate_checked(
+                    job.conversation_id,
+                    context,
+                    message_id,
+                    policy,
+                    language,
+                    [m.text for m in history if m.author is Author.CUSTOMER and m.text],
+                )
+                verdicts += checked
         except Superseded:
             REPLIES.labels("superseded").inc()
             return
@@ -347,6 +417,10 @@ class ReplyWorker:
             REPLIES.labels("fallback").inc()
             await self._fall_back(conversation, language, reason=str(exc)[:200])
             return
+        _count(verdicts)
+        if reply.guardrail:
+            logger.warning("guardrail in {}: {}", conversation_id, reply.guardrail)
+            REPLIES.labels("guardrail").inc()
         fresh = await Conversation.get(conversation_id)
         if fresh is None or fresh.mode is not Mode.AI:
             REPLIES.labels("superseded").inc()
@@ -360,7 +434,10 @@ class ReplyWorker:
             sources=reply.sources,
             message_id=message_id,
             # What this answer answered, so a message it did not cover is never taken as done.
-            meta={**_answer_meta(reply), "answers": context.answering_seqs},
+            meta={
+                **_answer_meta(reply, [v for v in verdicts if v.rule]),
+                "answers": context.answering_seqs,
+            },
         )
         await Conversation.get_pymongo_collection().update_one(
             {"_id": conversation_id}, {"$max": {"answered_seq": context.answering_through_seq}}
@@ -480,11 +557,35 @@ class ReplyWorker:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _generate(
-        self, conversation_id: str, context: ModelContext, message_id: PydanticObjectId
-    ) -> Reply:
-        """Run the model in a task that a mode change (through the cleanup hooks) cancels."""
+    async def _generate_checked(
+        self,
+        conversation_id: str,
+        context: ModelContext,
+        message_id: PydanticObjectId,
+        policy: OutputPolicy,
+        language: str | None,
+        originals: list[str],
+    ) -> tuple[Reply, list[Verdict]]:
+        """The model's answer through the output stage: streamed only once checked."""
+        guard = self.guardrails.stream(self._token_sink(conversation_id, message_id), policy)
+        reply = await self._generate(conversation_id, context, guard)
+        outcome = await self.guardrails.check_output(
+            reply.text, policy, language=language, stream=guard
+        )
+        if outcome.action is Action.ALLOW:
+            text = outcome.text
+            if self.core.settings.pii_redaction:
+                # The model saw placeholders; the customer and operators see their values.
+                text = restore_pii(text, originals)
+            return replace(reply, text=text), outcome.verdicts
+        failed = outcome.verdicts[0]
+        handoff = failed.reason if outcome.action is Action.HANDOFF else reply.handoff_reason
+        return (
+            Reply(text=outcome.text, guardrail=failed.reason, handoff_reason=handoff),
+            outcome.verdicts,
+        )
 
+    def _token_sink(self, conversation_id: str, message_id: PydanticObjectId) -> TokenSink:
         async def on_token(text: str) -> None:
             await self.core.bus.publish(
                 ConversationEvent(
@@ -494,9 +595,15 @@ class ReplyWorker:
                 )
             )
 
-        task = asyncio.create_task(self.engine.replier.generate(context, on_token=on_token))
+        return on_token
+
+    async def _generate(
+        self, conversation_id: str, context: ModelContext, sink: TokenSink
+    ) -> Reply:
+        """Run the model in a task that a mode change (through the cleanup hooks) cancels."""
+        task = asyncio.create_task(self.engine.replier.generate(context, on_token=sink))
         scope = conversation_scope(conversation_id)
-        hook_name = f"reply:{message_id}"
+        hook_name = f"reply:{id(task)}"
 
         def cancel() -> None:
             task.cancel()
@@ -531,7 +638,13 @@ class ReplyWorker:
         )
 
     async def _hand_off(
-        self, conversation: Conversation, language: str | None, notice: str, *, reason: str
+        self,
+        conversation: Conversation,
+        language: str | None,
+        notice: str,
+        *,
+        reason: str,
+        meta: dict[str, Any] | None = None,
     ) -> None:
         assert conversation.id is not None
         await say_to_customer(
@@ -539,6 +652,7 @@ class ReplyWorker:
             conversation=conversation,
             text=text_for(notice, language),
             kind=notice,
+            meta=meta,
         )
         with contextlib.suppress(InvalidTransition):
             await transition(

@@ -137,6 +137,7 @@ class Message(Document):
             **self.view().model_dump(mode="json"),
             "tool_calls": list(self.meta.get("tool_calls", [])),
             "kind": self.meta.get("kind"),
+            "guardrails": list(self.meta.get("guardrails", [])),
             "error": self.error,
             "truncated": self.meta.get("truncated"),
         }
@@ -189,6 +190,9 @@ class PromptBlock(Document):
     order: int = 0
     channel: str | None = None  # None: every channel
     language: str | None = None  # None: every language
+    # A secret block (internal pricing rules, escalation contacts) must never be quoted to a
+    # customer: the output guardrail stops an answer that repeats even a few of its words.
+    secret: bool = False
     updated_at: datetime = Field(default_factory=utcnow)
 
     class Settings:

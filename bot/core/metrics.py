@@ -16,5 +16,10 @@ REPLY_SECONDS = Histogram(
     "Time from taking a reply job to a stored answer",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
 )
+GUARDRAIL_VERDICTS = Counter(
+    "switchboard_guardrail_verdicts_total",
+    "Guardrail verdicts on customer messages and AI answers",
+    ["rule", "action"],
+)
 MODE_CHANGES = Counter("switchboard_mode_changes_total", "Mode transitions", ["to"])
 WS_CONNECTIONS = Gauge("switchboard_ws_connections", "Open WebSockets", ["kind"])

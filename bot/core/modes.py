@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from beanie import PydanticObjectId
 from pymongo import ReturnDocument
@@ -127,13 +127,20 @@ async def transition(
     return updated
 
 
-async def say_to_customer(*, core: Core, conversation: Conversation, text: str, kind: str) -> None:
-    """Store a system message for the customer and hand it to the channel."""
+async def say_to_customer(
+    *,
+    core: Core,
+    conversation: Conversation,
+    text: str,
+    kind: str,
+    meta: dict[str, Any] | None = None,
+) -> None:
+    """Store a system message for the customer (with `meta` for operators) and send it."""
     await append_message(
         core=core,
         conversation=conversation,
         author=Author.SYSTEM,
         text=text,
-        meta={"kind": kind},
+        meta={"kind": kind, **(meta or {})},
     )
     await deliver_pending(core=core, conversation=conversation)

@@ -218,9 +218,16 @@ async def create_prompt_block(
     order: int = 0,
     channel: str | None = None,
     language: str | None = None,
+    secret: bool = False,
 ) -> PromptBlock:
     block = PromptBlock(
-        name=name, text=text, enabled=enabled, order=order, channel=channel, language=language
+        name=name,
+        text=text,
+        enabled=enabled,
+        order=order,
+        channel=channel,
+        language=language,
+        secret=secret,
     )
     await block.insert()
     await core.prompts.changed()
@@ -237,12 +244,13 @@ def _block_id(block_id: str) -> PydanticObjectId | None:
 async def update_prompt_block(
     *, core: Core, block_id: str, changes: dict[str, Any]
 ) -> PromptBlock | None:
-    """Apply the given fields (name, text, enabled, order, channel, language); None if unknown."""
+    """Apply the given fields (name, text, enabled, order, channel, language, secret); None
+    if unknown."""
     oid = _block_id(block_id)
     block = await PromptBlock.get(oid) if oid is not None else None
     if block is None:
         return None
-    allowed = {"name", "text", "enabled", "order", "channel", "language"}
+    allowed = {"name", "text", "enabled", "order", "channel", "language", "secret"}
     fields = {key: value for key, value in changes.items() if key in allowed}
     fields["updated_at"] = utcnow()
     await block.set(fields)

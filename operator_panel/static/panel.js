@@ -355,6 +355,10 @@
     if (Array.isArray(message.tool_calls) && message.tool_calls.length) {
       li.append(toolCallsNode(message.tool_calls));
     }
+    const verdicts = Array.isArray(message.guardrails)
+      ? message.guardrails.filter((v) => v && v.action && v.action !== "allow")
+      : [];
+    if (verdicts.length) li.append(guardrailsNode(verdicts));
     if (message.kind === "ai_failed" || message.kind === "no_model") {
       li.dataset.fallback = "true";
       li.append(el("div", "fallback", "AI fallback: the model failed, this notice was sent instead"));
@@ -376,6 +380,19 @@
     if (message.author !== "customer") info.append(el("span", "status", message.status));
     li.append(info);
     return li;
+  }
+
+  // Why a guardrail refused, handed over or cut this answer (text only: escaped by el()).
+  function guardrailsNode(verdicts) {
+    const box = el("div", "guardrails");
+    box.setAttribute("data-testid", "guardrails");
+    const parts = verdicts.map((v) => {
+      const score = typeof v.score === "number" ? ` ${v.score.toFixed(3)}` : "";
+      const detail = v.detail ? ` (${v.detail})` : "";
+      return `${v.stage || "?"}: ${v.rule || "?"} → ${v.action}${score}${detail}`;
+    });
+    box.textContent = `Guardrails: ${parts.join("; ")}`;
+    return box;
   }
 
   // What the AI did before answering: each tool, its arguments, and what came back.

@@ -92,7 +92,7 @@ async def test_asking_for_a_person_hands_the_chat_over(app: LiveApp) -> None:
     async with widget_socket(app, session["token"]) as ws:
         await ws.next()
         await ws.say("Соедините меня с оператором")
-        reply = await ws.message("ai")
+        reply = await ws.message("system")  # the hand-off policy's notice
         assert "оператор" in str(reply["text"])
         status = await ws.until(lambda f: f["type"] == "status")
         assert status["mode"] == "waiting_operator"
