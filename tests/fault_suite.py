@@ -46,7 +46,13 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script
     sys.path.insert(0, str(REPO))
 
-from bot.server.embedded import KINDS, find_server_processes, remembered_ports  # noqa: E402
+from bot.server.embedded import (  # noqa: E402
+    KINDS,
+    find_server_processes,
+    remembered_ports,
+    server_password,
+    server_uri,
+)
 from tests.fakes.background import free_port  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAI, Step, TextReply, _content_text  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
@@ -294,6 +300,13 @@ class Report:
         ]
 
 
+def _mongo(data_dir: Path) -> AsyncMongoClient[dict[str, Any]]:
+    """A client of the installation's embedded database, with its generated credentials."""
+    port = remembered_ports(data_dir)["mongo"]
+    uri = server_uri("mongo", port, server_password(data_dir, "mongo"))
+    return AsyncMongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000)
+
+
 async def check(
     data_dir: Path,
     widgets: list[WidgetCustomer],
@@ -302,10 +315,7 @@ async def check(
     report: Report,
 ) -> bool:
     """Fill `report` from the database; True when every message is stored and answered."""
-    port = remembered_ports(data_dir)["mongo"]
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        f"mongodb://127.0.0.1:{port}", tz_aware=True, serverSelectionTimeoutMS=5000
-    )
+    client = _mongo(data_dir)
     try:
         db = client["switchboard"]
         customer = await db.messages.find({"author": "customer"}).to_list(None)
@@ -357,10 +367,7 @@ async def check(
 
 
 async def widget_checks(data_dir: Path, widgets: list[WidgetCustomer], report: Report) -> None:
-    port = remembered_ports(data_dir)["mongo"]
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        f"mongodb://127.0.0.1:{port}", tz_aware=True, serverSelectionTimeoutMS=5000
-    )
+    client = _mongo(data_dir)
     try:
         db = client["switchboard"]
         for widget in widgets:
