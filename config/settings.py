@@ -94,7 +94,8 @@ class Settings(BaseSettings):
     guardrails_output_failure: Literal["refuse", "handoff"] = "refuse"
     # Commitments the business does make (comma-separated phrases, e.g. "14-day return").
     guardrails_allowed_commitments: str | None = None
-    # Per-channel answer length, "channel=chars,..." over telegram=4096,whatsapp=1600,widget=4000.
+    # Per-channel length of a whole answer, "channel=chars,..." over the defaults in
+    # bot/answers/guardrails/pipeline.py (six messages of the channel).
     guardrails_max_answer_chars: str | None = None
     # Domains answers may link to (with their subdomains), besides PUBLIC_BASE_URL's host.
     allowed_link_domains: str | None = None

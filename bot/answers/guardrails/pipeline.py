@@ -30,7 +30,9 @@ _NAME_INSTRUCTION = re.compile(
 )
 # Below this many words a message's embedding says little about intent ("second question").
 SEMANTIC_MIN_WORDS = 4
-DEFAULT_CHANNEL_LIMITS = {"telegram": 4096, "whatsapp": 1600, "widget": 4000}
+# The longest answer sent, per channel: six of the channel's own messages (a long answer is
+# split into parts where a reader pauses); what runs past it is a runaway, not an answer.
+DEFAULT_CHANNEL_LIMITS = {"telegram": 6 * 4096, "whatsapp": 6 * 1600, "web": 24_000}
 
 
 def _csv(value: str | None) -> tuple[str, ...]:
@@ -174,7 +176,7 @@ class Guardrails:
             secret_texts=tuple(t for t in secret_texts if t.strip()),
             allowed_domains=self.config.allowed_domains,
             allowed_commitments=self.config.allowed_commitments,
-            max_chars=self.config.channel_limits.get(channel, 4000),
+            max_chars=self.config.channel_limits.get(channel, 24_000),
             extra_domains=frozenset(extra),
             trusted_text=trusted,
         )
