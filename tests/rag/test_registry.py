@@ -212,3 +212,12 @@ def _stages(plan: dict[str, Any]) -> Iterator[str]:
         child = plan.get(key)
         for item in child if isinstance(child, list) else [child] if child else []:
             yield from _stages(item)
+
+
+def test_without_a_mongodb_uri_the_knowledge_base_says_what_it_needs(
+    tmp_path: Path, embeddings: E5Embeddings
+) -> None:
+    settings = make_settings(tmp_path).model_copy(update={"mongodb_uri": None})
+    with pytest.raises(ValueError, match="MONGODB_URI"):
+        KnowledgeBase.open(settings, embeddings=embeddings)
+    assert not (tmp_path / "kb").exists()
