@@ -17,6 +17,7 @@ from worker threads (the search runs in one), and its async methods hand calls t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -203,14 +204,19 @@ def _sums(row: dict[str, Any]) -> VectorSums:
 def import_sqlite(registry: Registry, path: Path) -> int:
     """Copy a registry file of the SQLite era into `registry`, then rename it `*.imported`.
 
-    Runs once per file: the rename is the mark. Documents MongoDB already holds (another
-    server imported its copy first) are replaced by the file's, which describes the same
-    chunks; the version only ever rises, so no cached answer of either survives. Returns
-    how many documents were imported (0 when there is no file).
+    Runs once per file: the rename is the mark (its -wal / -shm files are removed).
+    Documents MongoDB already holds (another server imported its copy first) are replaced by
+    the file's, which describes the same chunks; the version only ever rises, so no cached
+    answer of either survives. Returns how many documents were imported (0: no file).
     """
     if not path.is_file():
         return 0
-    db = sqlite3.connect(path)
+    try:
+        # Read-only: a file another server (sharing the volume) just renamed is not created
+        # again, empty. Reads see what the WAL holds.
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.OperationalError:
+        return 0
     try:
         rows = db.execute(
             "SELECT doc_id, source, identity, origin, title, language, tag, content_hash, "
@@ -218,7 +224,7 @@ def import_sqlite(registry: Registry, path: Path) -> int:
         ).fetchall()
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
     finally:
-        db.close()  # the last connection checkpoints the WAL, so no -wal file is left behind
+        db.close()
     for row in rows:
         record = DocumentRecord(
             doc_id=str(row[0]), source=str(row[1]), identity=str(row[2]), origin=str(row[3]),
@@ -232,7 +238,9 @@ def import_sqlite(registry: Registry, path: Path) -> int:
             registry.set_meta(str(key), str(value))
     registry.raise_version_to(int(meta.get("version", 0)))
     registry.bump_version()
-    path.rename(path.with_name(path.name + IMPORTED_SUFFIX))
+    # Gone already: another server sharing the volume imported the same file at the same time.
+    with contextlib.suppress(FileNotFoundError):
+        path.rename(path.with_name(path.name + IMPORTED_SUFFIX))
     for leftover in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         leftover.unlink(missing_ok=True)
     return len(rows)
