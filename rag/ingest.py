@@ -108,12 +108,13 @@ async def ingest(
                     bar.update(1)
                     bar.set_postfix(chunks=report.chunks)
                 if complete:
-                    for record in kb.registry.documents(origin=origin):
+                    listed = await asyncio.to_thread(kb.registry.documents, origin=origin)
+                    for record in listed:
                         if record.identity not in seen:
                             await asyncio.to_thread(kb.backend.delete, record.chunk_ids)
                             if kb.second_backend is not None:
                                 await asyncio.to_thread(kb.second_backend.delete, record.chunk_ids)
-                            kb.registry.remove(record.doc_id)
+                            await asyncio.to_thread(kb.registry.remove, record.doc_id)
                             report.removed.append(record.source)
                 if report.changed:
                     await kb.bump_version()
@@ -222,12 +223,13 @@ async def _ingest_one(
 ) -> None:
     data, ctype = await item.fetch()
     content_hash = hashlib.sha256(data).hexdigest()
-    previous = kb.registry.by_identity(item.identity)
+    previous = await asyncio.to_thread(kb.registry.by_identity, item.identity)
     if previous is not None and previous.content_hash == content_hash and (
         tag is None or tag == previous.tag
-    ) and _has_second_vectors(kb, previous.doc_id):
+    ) and await asyncio.to_thread(_has_second_vectors, kb, previous.doc_id):
         if previous.origin != origin:
-            kb.registry.put(_moved(previous, origin), kb.registry.vector_sums(previous.doc_id))
+            kept = await asyncio.to_thread(kb.registry.vector_sums, previous.doc_id)
+            await asyncio.to_thread(kb.registry.put, _moved(previous, origin), kept)
         report.unchanged.append(item.source)
         return
     kind = kind_of(item.name, ctype)
@@ -270,7 +272,8 @@ async def _ingest_one(
             # The second model's sums sit beside the first's under "use:<language>".
             part = second_vectors[mask].astype(np.float64)
             sums[f"{SECOND_MODEL_KEY}:{lang}"] = (part.sum(axis=0).tolist(), int(mask.sum()))
-    kb.registry.put(
+    await asyncio.to_thread(
+        kb.registry.put,
         DocumentRecord(
             doc_id=doc_id, source=item.source, identity=item.identity, origin=origin,
             title=parsed.title, language=language, tag=doc_tag, content_hash=content_hash,

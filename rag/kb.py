@@ -20,7 +20,7 @@ from langchain_core.vectorstores import VectorStore
 
 from rag.embeddings import MAX_QUERY_CHARS, E5Embeddings, USEEmbeddings
 from rag.fusion import SECOND_MODEL_KEY, fuse, rank_documents
-from rag.registry import DocumentRecord, Registry
+from rag.registry import DocumentRecord, Registry, import_sqlite
 from rag.settings import KBSettings
 from rag.stores import ChromaBackend, VectorBackend, WeaviateBackend, Where
 
@@ -156,9 +156,16 @@ class KnowledgeBase:
         embeddings: Embeddings | None = None,
     ) -> KnowledgeBase:
         """The knowledge base of these settings: Weaviate when WEAVIATE_URL is set, else Chroma
-        under DATA_DIR/kb/chroma. The registry lives in DATA_DIR/kb/registry.sqlite3."""
+        under DATA_DIR/kb/chroma. The registry lives in MongoDB (MONGODB_URI, MONGODB_DB; in
+        the embedded profile the URI `running_core` resolved); a registry file of the SQLite
+        era, DATA_DIR/kb/registry.sqlite3, is imported into it on the first open."""
         from rag.embeddings import make_embeddings
 
+        if settings.mongodb_uri is None:
+            raise ValueError(
+                "the knowledge base's registry needs MONGODB_URI (open it with the settings "
+                "running_core resolved, which point at the embedded server)"
+            )
         kbs = kb_settings or KBSettings()
         emb = embeddings or make_embeddings(settings, kbs)
         root = settings.data_dir / "kb"
@@ -173,11 +180,17 @@ class KnowledgeBase:
                 )
             return ChromaBackend(root / "chroma", embeddings, collection=collection)
 
+        registry = Registry(settings.mongodb_uri, settings.mongodb_db, name=kbs.collection)
+        try:
+            import_sqlite(registry, root / "registry.sqlite3")
+        except BaseException:
+            registry.close()
+            raise
         second = USEEmbeddings() if kbs.second_embeddings == "use" else None
         return cls(
             backend=backend_for(emb, kbs.collection),
             embeddings=emb,
-            registry=Registry(root / "registry.sqlite3"),
+            registry=registry,
             kb_settings=kbs,
             redis=redis,
             second_backend=backend_for(second, f"{kbs.collection}Use") if second else None,
@@ -210,16 +223,19 @@ class KnowledgeBase:
 
     async def delete_document(self, doc_id: str) -> DocumentRecord | None:
         """Remove a document and its chunks; None when no such id (or source) exists."""
-        record = self.registry.get(doc_id) or self._by_source(doc_id)
+        record = await asyncio.to_thread(self._find, doc_id)
         if record is None:
             return None
         async with self._write_lock:
             await asyncio.to_thread(self.backend.delete, record.chunk_ids)
             if self.second_backend is not None:
                 await asyncio.to_thread(self.second_backend.delete, record.chunk_ids)
-            self.registry.remove(record.doc_id)
+            await asyncio.to_thread(self.registry.remove, record.doc_id)
             await self.bump_version()
         return record
+
+    def _find(self, doc_id: str) -> DocumentRecord | None:
+        return self.registry.get(doc_id) or self._by_source(doc_id)
 
     def _by_source(self, source: str) -> DocumentRecord | None:
         matches = [d for d in self.registry.documents() if source in (d.source, d.identity)]
@@ -227,7 +243,7 @@ class KnowledgeBase:
 
     async def bump_version(self) -> None:
         """Every change to the chunks makes all cached answers unreachable."""
-        self.registry.bump_version()
+        await asyncio.to_thread(self.registry.bump_version)
         if self.redis is not None:
             await self.redis.incr(self._version_key)
 
@@ -236,7 +252,7 @@ class KnowledgeBase:
         return f"{self.kb_settings.cache_prefix}:{self.kb_settings.collection}:version"
 
     async def version(self) -> str:
-        local = self.registry.version()
+        local = await asyncio.to_thread(self.registry.version)
         if self.redis is None:
             return str(local)
         shared = await self.redis.get(self._version_key)

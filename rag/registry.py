@@ -1,39 +1,40 @@
-"""The document registry: one SQLite file under DATA_DIR/kb that `list` and `delete` read.
+"""The document registry: what `list` and `delete` read, kept in MongoDB for every server.
 
 It records, per document, its content hash, its chunk ids and, per language, the sum of its
 chunk vectors (so the mean passage vector of each language — used to remove e5's
 same-language bias — is known without scanning the store). It also holds the knowledge-base
-version that every change bumps.
+version that every change bumps. Being in the deployment's MongoDB (the embedded SecantusDB
+when nothing else is configured), `kb ingest` run on any machine reaches every server.
+
+Two collections, shared by every knowledge base of the database and told apart by the
+knowledge base's name: `kb_documents` (one document per ingested document) and `kb_meta`
+(the version, cached reference vectors). Every query is one single-field filter on an
+indexed field: SecantusDB plans a compound (`$and`) filter as a collection scan.
+
+The client is pymongo's synchronous one (thread-safe, pooled): the knowledge base calls it
+from worker threads (the search runs in one), and its async methods hand calls to a thread.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from pymongo import ASCENDING, MongoClient, ReturnDocument
+from pymongo.collection import Collection
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS documents (
-    doc_id TEXT PRIMARY KEY,
-    identity TEXT NOT NULL UNIQUE,
-    origin TEXT NOT NULL,
-    source TEXT NOT NULL,
-    title TEXT NOT NULL,
-    language TEXT NOT NULL,
-    tag TEXT NOT NULL,
-    content_hash TEXT NOT NULL,
-    chunk_ids TEXT NOT NULL,
-    vector_sums TEXT NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS documents_origin ON documents(origin);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
+DOCUMENTS = "kb_documents"
+META = "kb_meta"
+# What an imported SQLite registry (the format before MongoDB) is renamed to.
+IMPORTED_SUFFIX = ".imported"
+_SERVER_SELECTION_MS = 10_000
+
+VectorSums = dict[str, tuple[list[float], int]]
 
 
 @dataclass(frozen=True)
@@ -57,113 +58,117 @@ class DocumentRecord:
 
 
 class Registry:
-    """Thread-safe access to the registry file (one connection, serialized)."""
+    """The registry of the knowledge base `name` in database `db` (thread-safe)."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+    def __init__(self, uri: str, db: str, *, name: str) -> None:
+        self.name = name
+        self._client: MongoClient[dict[str, Any]] = MongoClient(
+            uri, serverSelectionTimeoutMS=_SERVER_SELECTION_MS, tz_aware=True
+        )
+        database = self._client[db]
+        self._docs: Collection[dict[str, Any]] = database[DOCUMENTS]
+        self._meta: Collection[dict[str, Any]] = database[META]
+        self._docs.create_index([("kb", ASCENDING)])
+        self._docs.create_index([("identity_key", ASCENDING)], unique=True)
+        self._docs.create_index([("origin_key", ASCENDING)])
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._client.close()
+
+    def _key(self, value: str) -> str:
+        # One field carries the knowledge base and the value, so a lookup is one equality.
+        return f"{self.name}\x1f{value}"
+
+    # ------------------------------------------------------------------ meta
 
     def version(self) -> int:
-        with self._lock:
-            row = self._db.execute("SELECT value FROM meta WHERE key='version'").fetchone()
-        return int(row[0]) if row else 0
+        row = self._meta.find_one({"_id": self._key("version")})
+        return int(row["value"]) if row else 0
 
     def bump_version(self) -> int:
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO meta(key, value) VALUES('version', '1') ON CONFLICT(key) "
-                "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
-            )
-            row = self._db.execute("SELECT value FROM meta WHERE key='version'").fetchone()
-        return int(row[0])
+        row = self._meta.find_one_and_update(
+            {"_id": self._key("version")},
+            {"$inc": {"value": 1}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        assert row is not None  # upserted
+        return int(row["value"])
+
+    def raise_version_to(self, version: int) -> None:
+        """The version is at least `version` (an import keeps the imported base's counter)."""
+        self._meta.update_one(
+            {"_id": self._key("version")}, {"$max": {"value": version}}, upsert=True
+        )
 
     def get_meta(self, key: str) -> str | None:
-        with self._lock:
-            row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return str(row[0]) if row else None
+        row = self._meta.find_one({"_id": self._key(f"meta:{key}")})
+        return str(row["value"]) if row else None
 
     def set_meta(self, key: str, value: str) -> None:
-        with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", (key, value))
+        self._meta.replace_one({"_id": self._key(f"meta:{key}")}, {"value": value}, upsert=True)
+
+    # ------------------------------------------------------------------ documents
 
     def by_identity(self, identity: str) -> DocumentRecord | None:
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT {_COLUMNS} FROM documents WHERE identity=?",  # noqa: S608
-                (identity,),
-            ).fetchone()
+        row = self._docs.find_one({"identity_key": self._key(identity)}, _RECORD_FIELDS)
         return _record(row) if row else None
 
     def get(self, doc_id: str) -> DocumentRecord | None:
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT {_COLUMNS} FROM documents WHERE doc_id=?",  # noqa: S608
-                (doc_id,),
-            ).fetchone()
+        row = self._docs.find_one({"_id": self._key(doc_id)}, _RECORD_FIELDS)
         return _record(row) if row else None
 
     def count(self) -> int:
-        """How many documents the knowledge base holds (cheap: no rows are read)."""
-        with self._lock:
-            row = self._db.execute("SELECT COUNT(*) FROM documents").fetchone()
-        return int(row[0])
+        """How many documents the knowledge base holds (no document is sent back)."""
+        return self._docs.count_documents({"kb": self.name})
 
     def documents(self, origin: str | None = None) -> list[DocumentRecord]:
-        with self._lock:
-            if origin is None:
-                rows = self._db.execute(
-                    f"SELECT {_COLUMNS} FROM documents ORDER BY source, doc_id"  # noqa: S608
-                ).fetchall()
-            else:
-                rows = self._db.execute(
-                    f"SELECT {_COLUMNS} FROM documents WHERE origin=? ORDER BY source",  # noqa: S608
-                    (origin,),
-                ).fetchall()
-        return [_record(r) for r in rows]
+        where = {"kb": self.name} if origin is None else {"origin_key": self._key(origin)}
+        records = [_record(row) for row in self._docs.find(where, _RECORD_FIELDS)]
+        return sorted(records, key=lambda r: (r.source, r.doc_id))
 
-    def put(self, record: DocumentRecord, vector_sums: dict[str, tuple[list[float], int]]) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    record.doc_id, record.identity, record.origin, record.source, record.title,
-                    record.language, record.tag, record.content_hash,
-                    json.dumps(list(record.chunk_ids)), json.dumps(vector_sums), time.time(),
-                ),
-            )
+    def put(self, record: DocumentRecord, vector_sums: VectorSums) -> None:
+        self._docs.replace_one(
+            {"_id": self._key(record.doc_id)},
+            {
+                "kb": self.name,
+                "doc_id": record.doc_id,
+                "identity": record.identity,
+                "identity_key": self._key(record.identity),
+                "origin": record.origin,
+                "origin_key": self._key(record.origin),
+                "source": record.source,
+                "title": record.title,
+                "language": record.language,
+                "tag": record.tag,
+                "content_hash": record.content_hash,
+                "chunk_ids": list(record.chunk_ids),
+                # A list, not a mapping: the keys ("en", "use:ru") are data, not field names.
+                "vector_sums": [
+                    {"key": key, "vector": list(vector), "count": int(count)}
+                    for key, (vector, count) in vector_sums.items()
+                ],
+                "updated_at": record.updated_at,
+            },
+            upsert=True,
+        )
 
     def remove(self, doc_id: str) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
+        self._docs.delete_one({"_id": self._key(doc_id)})
 
-    def vector_sums(self, doc_id: str) -> dict[str, tuple[list[float], int]]:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT vector_sums FROM documents WHERE doc_id=?", (doc_id,)
-            ).fetchone()
-        if not row:
-            return {}
-        return {lang: (vec, int(n)) for lang, (vec, n) in json.loads(row[0]).items()}
+    def vector_sums(self, doc_id: str) -> VectorSums:
+        row = self._docs.find_one({"_id": self._key(doc_id)}, {"vector_sums": 1})
+        return _sums(row) if row else {}
 
     def language_means(self) -> dict[str, tuple[np.ndarray, int]]:
         """The mean chunk vector and chunk count of each language in the knowledge base."""
         sums: dict[str, np.ndarray] = {}
         counts: dict[str, int] = {}
-        with self._lock:
-            rows = self._db.execute("SELECT vector_sums FROM documents").fetchall()
-        for (raw,) in rows:
-            for lang, (vec, count) in json.loads(raw).items():
+        for row in self._docs.find({"kb": self.name}, {"vector_sums": 1}):
+            for lang, (vec, count) in _sums(row).items():
                 arr = np.asarray(vec, dtype=np.float64)
                 sums[lang] = sums[lang] + arr if lang in sums else arr
-                counts[lang] = counts.get(lang, 0) + int(count)
+                counts[lang] = counts.get(lang, 0) + count
         return {
             lang: ((sums[lang] / counts[lang]).astype(np.float32), counts[lang])
             for lang in sums
@@ -171,14 +176,71 @@ class Registry:
         }
 
 
-_COLUMNS = (
-    "doc_id, source, identity, origin, title, language, tag, content_hash, chunk_ids, updated_at"
-)
-
-
-def _record(row: tuple[object, ...]) -> DocumentRecord:
-    return DocumentRecord(
-        doc_id=str(row[0]), source=str(row[1]), identity=str(row[2]), origin=str(row[3]),
-        title=str(row[4]), language=str(row[5]), tag=str(row[6]), content_hash=str(row[7]),
-        chunk_ids=tuple(json.loads(str(row[8]))), updated_at=float(str(row[9])),
+_RECORD_FIELDS = {
+    name: 1
+    for name in (
+        "doc_id", "source", "identity", "origin", "title", "language", "tag", "content_hash",
+        "chunk_ids", "updated_at",
     )
+}
+
+
+def _record(row: dict[str, Any]) -> DocumentRecord:
+    return DocumentRecord(
+        doc_id=str(row["doc_id"]), source=str(row["source"]), identity=str(row["identity"]),
+        origin=str(row["origin"]), title=str(row["title"]), language=str(row["language"]),
+        tag=str(row["tag"]), content_hash=str(row["content_hash"]),
+        chunk_ids=tuple(str(c) for c in row["chunk_ids"]), updated_at=float(row["updated_at"]),
+    )
+
+
+def _sums(row: dict[str, Any]) -> VectorSums:
+    return {
+        str(item["key"]): ([float(x) for x in item["vector"]], int(item["count"]))
+        for item in row.get("vector_sums") or []
+    }
+
+
+def import_sqlite(registry: Registry, path: Path) -> int:
+    """Copy a registry file of the SQLite era into `registry`, then rename it `*.imported`.
+
+    Runs once per file: the rename is the mark (its -wal / -shm files are removed).
+    Documents MongoDB already holds (another server imported its copy first) are replaced by
+    the file's, which describes the same chunks; the version only ever rises, so no cached
+    answer of either survives. Returns how many documents were imported (0: no file).
+    """
+    if not path.is_file():
+        return 0
+    try:
+        # Read-only: a file another server (sharing the volume) just renamed is not created
+        # again, empty. Reads see what the WAL holds.
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.OperationalError:
+        return 0
+    try:
+        rows = db.execute(
+            "SELECT doc_id, source, identity, origin, title, language, tag, content_hash, "
+            "chunk_ids, vector_sums, updated_at FROM documents"
+        ).fetchall()
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+    finally:
+        db.close()
+    for row in rows:
+        record = DocumentRecord(
+            doc_id=str(row[0]), source=str(row[1]), identity=str(row[2]), origin=str(row[3]),
+            title=str(row[4]), language=str(row[5]), tag=str(row[6]), content_hash=str(row[7]),
+            chunk_ids=tuple(json.loads(str(row[8]))), updated_at=float(row[10]),
+        )
+        sums = {k: (v, int(n)) for k, (v, n) in json.loads(str(row[9])).items()}
+        registry.put(record, sums)
+    for key, value in meta.items():
+        if key != "version" and registry.get_meta(str(key)) is None:
+            registry.set_meta(str(key), str(value))
+    registry.raise_version_to(int(meta.get("version", 0)))
+    registry.bump_version()
+    # Gone already: another server sharing the volume imported the same file at the same time.
+    with contextlib.suppress(FileNotFoundError):
+        path.rename(path.with_name(path.name + IMPORTED_SUFFIX))
+    for leftover in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        leftover.unlink(missing_ok=True)
+    return len(rows)

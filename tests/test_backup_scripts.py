@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -38,11 +39,13 @@ def stack(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str], FakeWeaviate]]
     (root / "redis" / "appendonlydir" / "appendonly.aof.1.incr.aof").write_text("SET a 1\n")
     (root / "app" / "kb").mkdir(parents=True)
     (root / "app" / "logs.txt").write_text("app log\n")
-    registry = sqlite3.connect(root / "app" / "kb" / "registry.sqlite3")
-    registry.execute("create table documents (id text)")
-    registry.execute("insert into documents values ('doc-1')")
-    registry.commit()
-    registry.close()
+    # Chroma's files (the embedded profile's chunks); the registry is in MongoDB's dump.
+    (root / "app" / "kb" / "chroma").mkdir()
+    chroma = sqlite3.connect(root / "app" / "kb" / "chroma" / "chroma.sqlite3")
+    chroma.execute("create table embeddings (id text)")
+    chroma.execute("insert into embeddings values ('chunk-1')")
+    chroma.commit()
+    chroma.close()
     with FakeWeaviate() as fake:
         env = {
             **os.environ,
@@ -103,9 +106,7 @@ def test_backup_then_restore_brings_every_part_back(
     assert fake.backups[weaviate_id]["classes"] == ["SwitchboardKB"]
     with tarfile.open(folder / "app-data.tar.gz") as tar:
         archived = set(tar.getnames())
-    # The live SQLite file may be mid-write: its online-backup copy is archived instead.
-    assert "./kb/registry.backup.sqlite3" in archived and "./logs.txt" in archived
-    assert "./kb/registry.sqlite3" not in archived
+    assert "./kb/chroma/chroma.sqlite3" in archived and "./logs.txt" in archived
     calls = _calls(env)
     assert ["exec", "-T", "mongo", "mongodump", "--quiet", "--archive", "--gzip",
             "--oplog"] in calls
@@ -115,8 +116,7 @@ def test_backup_then_restore_brings_every_part_back(
     (root / "mongo" / "dump.archive.gz").write_bytes(b"")
     for path in (root / "redis" / "appendonlydir").iterdir():
         path.unlink()
-    for path in (root / "app" / "kb").iterdir():
-        path.unlink()
+    shutil.rmtree(root / "app" / "kb")
     backend._client.collections.delete("SwitchboardKB")
     assert fake.count("SwitchboardKB") == 0
     open(Path(env["FAKE_COMPOSE_LOG"]), "w").close()
@@ -128,9 +128,9 @@ def test_backup_then_restore_brings_every_part_back(
     assert (root / "mongo" / "dump.archive.gz").read_bytes() == b"mongo archive v1"
     aof = root / "redis" / "appendonlydir" / "appendonly.aof.1.incr.aof"
     assert aof.read_text() == "SET a 1\n"
-    registry = sqlite3.connect(root / "app" / "kb" / "registry.sqlite3")
-    assert registry.execute("select id from documents").fetchall() == [("doc-1",)]
-    registry.close()
+    chroma = sqlite3.connect(root / "app" / "kb" / "chroma" / "chroma.sqlite3")
+    assert chroma.execute("select id from embeddings").fetchall() == [("chunk-1",)]
+    chroma.close()
     assert fake.count("SwitchboardKB") == 5
     found = backend.search(np.ones(384).tolist(), 5, Where())
     assert sorted(d.page_content for d, _ in found) == [f"chunk {i}" for i in range(5)]
@@ -158,3 +158,40 @@ def test_restore_refuses_a_damaged_backup(
 
     assert restored.returncode != 0 and "checksums do not match" in restored.stderr
     assert _calls(env) == [], "nothing was stopped or replaced"
+
+
+def test_a_backup_from_the_sqlite_registry_era_restores_it_for_import(
+    stack: tuple[Path, dict[str, str], FakeWeaviate], tmp_path: Path
+) -> None:
+    """Older backups hold the registry as kb/registry.backup.sqlite3: restored where the app
+    imports it into MongoDB on its first open (rag/registry.py `import_sqlite`)."""
+    root, env, fake = stack
+    _chunks(fake).close()
+    made = subprocess.run(["bash", str(BACKUP), str(tmp_path / "b")], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert made.returncode == 0, made.stderr
+    folder = Path(made.stdout.strip().splitlines()[-1])
+    old = tmp_path / "old-app"
+    (old / "kb").mkdir(parents=True)
+    registry = sqlite3.connect(old / "kb" / "registry.backup.sqlite3")
+    registry.execute("create table documents (doc_id text)")
+    registry.execute("insert into documents values ('doc-1')")
+    registry.commit()
+    registry.close()
+    with tarfile.open(folder / "app-data.tar.gz", "w:gz") as tar:
+        tar.add(old, arcname=".")
+    sums = subprocess.run(["sha256sum", "./app-data.tar.gz", "./mongo.archive.gz",
+                           "./valkey-aof.tar.gz", "./weaviate-backup.tar.gz", "./weaviate.json",
+                           "./manifest.txt"], cwd=folder, capture_output=True, text=True,
+                          check=True)
+    (folder / "SHA256SUMS").write_text(sums.stdout)
+    shutil.rmtree(root / "app" / "kb")
+
+    restored = subprocess.run(["bash", str(RESTORE), str(folder), "--yes"], env=env, cwd=REPO,
+                              capture_output=True, text=True, timeout=120, check=False)
+
+    assert restored.returncode == 0, restored.stderr
+    assert not (root / "app" / "kb" / "registry.backup.sqlite3").exists()
+    registry = sqlite3.connect(root / "app" / "kb" / "registry.sqlite3")
+    assert registry.execute("select doc_id from documents").fetchall() == [("doc-1",)]
+    registry.close()

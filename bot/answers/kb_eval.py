@@ -145,9 +145,10 @@ async def answer_sources(
     """What the bot's answer to `question` cites, and the confidence behind it."""
     context = ModelContext(
         system_prompt="",
-        turns=[Turn(role="user", text=question.q)],
+        # seq 1: the reply answers the customer turns after `answered_before_seq` (0).
+        turns=[Turn(role="user", text=question.q, seq=1)],
         language=question.lang,
-        answering_through_seq=0,
+        answering_through_seq=1,
         agent=AgentContext(
             conversation_id="eval", contact_id="eval", channel="eval", external_user_id="eval",
             language=question.lang,

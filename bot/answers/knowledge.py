@@ -82,7 +82,7 @@ class RagKnowledge:
         self, query: str, *, k: int = 5, language: str | None = None
     ) -> list[KnowledgeHit]:
         kb = await self.base()
-        if not kb.registry.count():
+        if not await asyncio.to_thread(kb.registry.count):
             return []  # an empty knowledge base knows nothing; skip embedding the query
         hits = await kb.search(query, k=k)
         focused = await asyncio.to_thread(self._focus, kb, query, [hit.text for hit in hits])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import http.server
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.server.embedded import Endpoints
 from config import Settings
 from rag import KBSettings, KnowledgeBase
 from rag.embeddings import E5Embeddings
@@ -18,8 +20,24 @@ SAMPLE = Path(__file__).parent / "kb_sample"
 EVAL = Path(__file__).parent / "eval_questions.json"
 
 
+# The registry's MongoDB: the session's embedded server (tests/conftest.py `endpoints`).
+_REGISTRY: dict[str, str] = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _registry_server(endpoints: Endpoints) -> None:
+    assert endpoints.mongodb_uri is not None
+    _REGISTRY["uri"] = endpoints.mongodb_uri
+
+
 def make_settings(data_dir: Path) -> Settings:
-    return Settings(_env_file=None, app_env="test", data_dir=data_dir)  # type: ignore[call-arg]
+    """Settings of a knowledge base under `data_dir`, its registry in a database of its own
+    (named for the folder: opening the same folder again finds the same registry)."""
+    db = "kb_" + hashlib.sha256(str(data_dir).encode()).hexdigest()[:16]
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None, app_env="test", data_dir=data_dir, mongodb_uri=_REGISTRY["uri"],
+        mongodb_db=db,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -68,10 +68,12 @@ async def test_ingest_search_refresh_delete_and_reopen_on_weaviate(
     hits = await kb.search("how many days do I have to return an item?", k=3)
     assert "45 days" in hits[0].text and not any("30 days" in h.text for h in hits)
     kb.close()
+    created = fake.calls.count("POST /v1/schema")
+    assert created == 2  # one class per model (e5, USE)
 
-    # A new process: the class exists already, the chunks are still on the server.
+    # A new process: the classes exist already, the chunks are still on the server.
     reopened = _open(fake, tmp_path / "data", embeddings)
-    assert fake.calls.count("POST /v1/schema") == 1
+    assert fake.calls.count("POST /v1/schema") == created
     payment = next(d for d in reopened.list_documents() if d.source == "oplata.md")
     removed = await reopened.delete_document(payment.doc_id)
     assert removed is not None
