@@ -22,7 +22,8 @@ _PARAGRAPH = re.compile(r"\n[ \t]*\n\s*")
 _LINE = re.compile(r"\s*\n\s*")
 # A sentence ends with . ! ? … (or CJK ones), maybe followed by closing quotes/brackets, then
 # whitespace: a dot inside a link, a version or an order code ("A-12.5") is not followed by
-# whitespace and so is never a sentence end.
+# whitespace and so is never a sentence end; nor is one followed by a lowercase letter or a
+# digit (an abbreviation, "No. 12345").
 _SENTENCE = re.compile(r"[.!?…。！？][\"'»”’)\]]{0,3}(?P<cut>\s+)")
 _WORD = re.compile(r"\s+")
 _LEVELS: tuple[re.Pattern[str], ...] = (_PARAGRAPH, _LINE, _SENTENCE, _WORD)
@@ -84,6 +85,12 @@ def _pieces(text: str, boundary: re.Pattern[str]) -> list[tuple[str, str]]:
         start, end = match.span(group)
         if start == 0 or end == start:
             continue
+        if (
+            boundary is _SENTENCE
+            and end < len(text)
+            and (text[end].islower() or text[end].isdigit())
+        ):
+            continue  # "No. 12345", "e.g. this": the label stays with what it labels
         pieces.append((text[cursor:start], text[start:end]))
         cursor = end
     pieces.append((text[cursor:], ""))

@@ -30,6 +30,13 @@ def test_sentence_ends_are_not_taken_inside_codes_or_links() -> None:
     ]
 
 
+def test_an_abbreviation_keeps_the_number_it_labels() -> None:
+    text = "Thanks for waiting. Your parcel is order No. 4410-77 and ships today. Bye now."
+    parts = split_message(text, 50)
+    assert any("No. 4410-77" in p for p in parts), parts
+    assert all(len(p) <= 50 for p in parts)
+
+
 def test_lines_come_before_sentences_and_short_texts_stay_whole() -> None:
     assert split_message("  short  ", 10) == ["short"]
     assert split_message(" \n ", 10) == []
