@@ -4,7 +4,8 @@ Inbound, one aiogram `Dispatcher` with a router per feature normalizes updates a
 them to the core; the webhook route verifies Telegram's secret header and feeds the update
 to that dispatcher, long polling feeds the same dispatcher from getUpdates. Outbound,
 `send()` delivers plain text (no parse mode, so customer or model text cannot break any
-markup), split at 4096 UTF-16 units, paced per chat and per bot, with bounded retries.
+markup), in parts of at most 4096 UTF-16 units cut where a reader pauses (links and codes
+never cut: `channels.text_parts`), paced per chat and per bot, with bounded retries.
 
 Behaviour choices (see also the README's Telegram notes):
 - Only private chats are served. Group and supergroup messages, channel posts and anything
@@ -85,6 +86,7 @@ from bot.core.types import (
     loads_bounded,
 )
 from channels.base import ChannelAdapter
+from channels.text_parts import split_message
 from config import Settings
 
 CHANNEL = "telegram"
@@ -102,10 +104,6 @@ FORWARDED_PREFIX = "[forwarded] "
 
 
 # --- text ---------------------------------------------------------------------------------
-
-
-def utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
 
 
 def plain_text(text: str, entities: Sequence[MessageEntity] | None) -> str:
@@ -130,34 +128,6 @@ def plain_text(text: str, entities: Sequence[MessageEntity] | None) -> str:
         cursor = end
     parts.append(units[cursor:].decode("utf-16-le", errors="replace"))
     return "".join(parts)
-
-
-def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Parts of at most `limit` UTF-16 units, cut at paragraph, line, then word boundaries."""
-    text = text.strip()
-    parts: list[str] = []
-    while text:
-        if utf16_len(text) <= limit:
-            parts.append(text)
-            break
-        # The longest prefix (in code points) that fits the limit in UTF-16 units.
-        size, units = 0, 0
-        for char in text:
-            units += 2 if ord(char) > 0xFFFF else 1
-            if units > limit:
-                break
-            size += 1
-        head = text[:size]
-        cut = -1
-        for separator in ("\n\n", "\n", " "):
-            cut = head.rfind(separator)
-            if cut > size // 2:
-                break
-        if cut <= size // 2:
-            cut = size
-        parts.append(text[:cut].rstrip())
-        text = text[cut:].lstrip()
-    return [p for p in parts if p]
 
 
 # --- inbound normalization ----------------------------------------------------------------
@@ -735,7 +705,7 @@ class TelegramChannel(ChannelAdapter):
                 DeliveryStatus.FAILED,
                 error=f"refused: {outbound.external_chat_id!r} is not a private chat",
             )
-        parts = split_text(outbound.message.text)
+        parts = split_message(outbound.message.text, TEXT_LIMIT)
         if not parts:
             return DeliveryResult(DeliveryStatus.FAILED, error="nothing to send: empty text")
         first_id: str | None = None

@@ -44,6 +44,7 @@ from bot.core.types import (
     OutboundMessage,
 )
 from channels.base import ChannelAdapter
+from channels.text_parts import split_message
 from config import Settings
 
 CHANNEL = "whatsapp"
@@ -105,7 +106,6 @@ ERROR_HINTS: dict[int, str] = {
 }
 
 _MEDIA_FIELD = re.compile(r"MediaUrl(\d+)")
-_SENTENCE_END = re.compile(r"[.!?…。！？][\"')\]]*\s")
 
 # The twilio library logs every request at INFO through the standard logging module: URLs
 # (with the account SID) and headers. Keep it quiet; the auth token is never logged.
@@ -126,49 +126,6 @@ def describe_error(code: object, message: object) -> str:
         described = f"{number}: {text}"
     hint = ERROR_HINTS.get(number) if number is not None else None
     return f"{described} ({hint})" if hint else described
-
-
-def utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
-def split_body(text: str, limit: int = MAX_BODY) -> list[str]:
-    """Parts of at most `limit` UTF-16 units, cut at paragraph, line, sentence or word ends."""
-    parts: list[str] = []
-    rest = text.strip()
-    while utf16_len(rest) > limit:
-        # The longest prefix that fits, in code points (never halves a surrogate pair).
-        fit, units = 0, 0
-        for char in rest:
-            width = 2 if ord(char) > 0xFFFF else 1
-            if units + width > limit:
-                break
-            units += width
-            fit += 1
-        window = rest[:fit]
-        cut = _best_cut(window)
-        head, rest = window[:cut].rstrip(), (window[cut:] + rest[fit:]).lstrip()
-        if head:
-            parts.append(head)
-    if rest:
-        parts.append(rest)
-    return parts
-
-
-def _best_cut(window: str) -> int:
-    """Where to end a part inside `window`; never in its first half unless nothing else."""
-    floor = len(window) // 2
-    for separator in ("\n\n", "\n"):
-        at = window.rfind(separator)
-        if at >= floor:
-            return at + len(separator)
-    ends = [m.end() for m in _SENTENCE_END.finditer(window) if m.end() >= floor]
-    if ends:
-        return ends[-1]
-    at = max(window.rfind(" "), window.rfind("\t"))
-    if at >= floor:
-        return at + 1
-    return len(window)
 
 
 def address(number: str) -> str:
@@ -403,7 +360,7 @@ class WhatsAppChannel(ChannelAdapter):
         links = [f"{a.name or a.kind}: {a.url}" for a in message.attachments if a.url]
         if links:
             text = "\n".join([text, *links]) if text else "\n".join(links)
-        parts = split_body(text)
+        parts = split_message(text, MAX_BODY)
         if not parts:
             return DeliveryResult(DeliveryStatus.FAILED, error="nothing to send: the text is empty")
         to = address(outbound.external_chat_id)

@@ -353,6 +353,11 @@ class WidgetConnection:
                 await self.channel.context.publish_typing(
                     self.conversation_id, author=Author.CUSTOMER
                 )
+        elif kind == "ping":
+            # The widget's heartbeat: a socket that stops answering is dead (a dropped Wi-Fi,
+            # a NAT that forgot it) long before TCP says so. The pong goes out at once, ahead
+            # of nothing but frames already being sent.
+            await self.send_json({"type": "pong"})
         elif kind == "resume":
             after = frame.get("after_seq")
             if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after <= INT64_MAX:

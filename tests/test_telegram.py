@@ -33,11 +33,11 @@ from channels.telegram import (
     normalize_callback,
     normalize_message,
     plain_text,
-    split_text,
-    utf16_len,
 )
+from channels.text_parts import split_message, utf16_len
 from config import Settings
 from tests.fakes.telegram_api import Failure, FakeTelegram, as_json
+from tests.long_answers import check_parts, long_answer
 from tests.support import LiveApp, eventually, live_app
 
 TOKEN = "424242:AAF-test-token_for-switchboard"
@@ -356,14 +356,14 @@ def test_normalize_edits_callbacks_and_non_private_chats() -> None:
 def test_split_text_on_boundaries_and_utf16() -> None:
     paragraph = "word " * 300  # 1500 chars
     text = "\n\n".join(paragraph.strip() for _ in range(4))  # ~6000 chars
-    parts = split_text(text)
+    parts = split_message(text, 4096)
     assert len(parts) == 2
     assert all(utf16_len(p) <= 4096 for p in parts)
     assert "\n\n".join(parts) == text
     emoji = "😀" * 3000  # 6000 UTF-16 units, no spaces
-    parts = split_text(emoji)
+    parts = split_message(emoji, 4096)
     assert all(utf16_len(p) <= 4096 for p in parts) and "".join(parts) == emoji
-    assert split_text("  short  ") == ["short"]
+    assert split_message("  short  ", 4096) == ["short"]
     assert plain_text("no links", None) == "no links"
 
 
@@ -575,6 +575,25 @@ def _view(text: str) -> MessageView:
         created_at=datetime.now(UTC),
         status=DeliveryStatus.PENDING,
     )
+
+
+async def test_a_long_answer_arrives_in_order_cut_where_a_reader_pauses(
+    settings: Settings, fake: FakeTelegram
+) -> None:
+    answer = long_answer(4096)
+    async with live_app(
+        telegram_settings(settings, fake), replier=FixedReplies(answer.text)
+    ) as app:
+        assert (await post(app, update(message=message(7521, 3, "all details")))).status_code == 200
+
+        async def all_out() -> bool:
+            sent = fake.sent_to(7521)
+            return bool(sent) and sent[-1].endswith(answer.text[-30:])
+
+        await eventually(all_out, timeout=30)
+        await asyncio.sleep(1.5)  # a stray further part would be out by now (1/s per chat)
+    # What the real aiogram client put on the wire, in the order the fake received it.
+    check_parts(fake.sent_to(7521), answer, 4096)
 
 
 async def test_long_answer_is_split_and_failures_are_retried(

@@ -21,9 +21,11 @@ from bot.answers.model_context import ModelContext
 from bot.answers.replies import Reply, TokenSink
 from bot.core.documents import Contact, Conversation, Message
 from bot.core.types import Author, DeliveryStatus
-from channels.whatsapp import describe_error, normalize, split_body, utf16_len
+from channels.text_parts import split_message, utf16_len
+from channels.whatsapp import describe_error, normalize
 from config import Settings
 from tests.fakes.twilio_api import FakeTwilio, TwilioError, new_sid, signed_headers
+from tests.long_answers import check_parts, long_answer
 from tests.support import LiveApp, eventually, live_app
 
 pytestmark = pytest.mark.timeout(60)
@@ -505,21 +507,39 @@ async def test_a_long_answer_goes_out_in_parts_within_the_limit(
     await status_of(parts[-1].sid, DeliveryStatus.SENT)
 
 
+async def test_a_long_answer_arrives_in_order_cut_where_a_reader_pauses(
+    app: LiveApp, fake: FakeTwilio, replier: FixedReplies
+) -> None:
+    answer = long_answer(1600)
+    replier.text = answer.text
+    number = customer_number()
+    assert_twiml(await post(app, INBOUND, inbound_form(number, "all the details please")))
+
+    async def all_out() -> bool:
+        sent = fake.sent()
+        return bool(sent) and sent[-1].body.endswith(answer.text[-30:])
+
+    await eventually(all_out, timeout=15)
+    await asyncio.sleep(0.5)  # a stray further part would be out by now
+    # The bodies the real twilio client posted, in the order the fake received them.
+    check_parts([m.body for m in fake.sent()], answer, 1600)
+
+
 # --- pure functions -------------------------------------------------------------------------
 
 
 def test_split_body_cuts_at_natural_ends() -> None:
-    assert split_body("short") == ["short"]
-    assert split_body("   ") == []
+    assert split_message("short", 1600) == ["short"]
+    assert split_message("   ", 1600) == []
     text = ("word " * 500).strip()  # 2499 characters, no sentence ends
-    parts = split_body(text)
+    parts = split_message(text, 1600)
     assert [len(p) for p in parts] == [1599, 899]
     assert all(not p.endswith(" ") and not p.startswith(" ") for p in parts)
     emoji = "😀" * 1000  # 2000 UTF-16 units: a pair is never split
-    halves = split_body(emoji)
+    halves = split_message(emoji, 1600)
     assert [utf16_len(p) for p in halves] == [1600, 400] and "".join(halves) == emoji
     sentences = "A sentence that ends here. " * 80
-    assert all(p.endswith(".") for p in split_body(sentences))
+    assert all(p.endswith(".") for p in split_message(sentences, 1600))
 
 
 def test_describe_error_explains_the_common_codes() -> None:

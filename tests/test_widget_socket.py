@@ -366,6 +366,18 @@ async def test_binary_frame_is_refused_without_killing_the_socket(settings: Sett
             assert (await ws.message("customer"))["client_id"] == client_id
 
 
+async def test_a_ping_is_answered_with_a_pong_on_a_live_socket(settings: Settings) -> None:
+    async with live_app(settings, run_worker=False) as app:
+        session = await new_session(app)
+        async with widget_socket(app, session["token"]) as ws:
+            await ws.next()
+            for _ in range(3):
+                await ws.send({"type": "ping"})
+                assert await ws.next() == {"type": "pong"}
+            client_id = await ws.say("still here")
+            assert (await ws.message("customer"))["client_id"] == client_id
+
+
 # --- the server's frames ---------------------------------------------------------------------
 
 

@@ -6,7 +6,14 @@
  *           data-title="Chat with us" data-name="Jane" data-language="en"></script>
  *
  * Optional attributes on the tag: data-server (defaults to the script's own origin),
- * data-title, data-name (visitor display name), data-language, data-color (accent).
+ * data-title, data-name (visitor display name), data-language (the widget's texts and the
+ * language the conversation starts in; default: the visitor's browser language),
+ * data-color (accent), data-greeting, data-intro, data-placeholder (texts of their own).
+ *
+ * Or, before the tag, a JS config (attributes win over it):
+ *   window.SwitchboardWidgetConfig = { language: "ru", title: "...",
+ *     texts: { greeting: "...", intro: "...", placeholder: "...", ... } };
+ * `texts` may set any key of TEXTS below.
  *
  * No framework, no build step, no external requests. Everything lives in an open
  * Shadow DOM so the host page's CSS does not leak in. Message data is only ever put
@@ -15,6 +22,8 @@
  * Protocol (see ARCHITECTURE.md, "Widget"):
  *   POST /api/widget/sessions {token?, name?, language?} -> {token, conversation_id}
  *   WS   /ws/widget?token=...&after_seq=N
+ *   A {"type":"ping"} every few seconds while connected, answered by {"type":"pong"}: a
+ *   socket that stops answering is given up on and reconnected ("Reconnecting…").
  */
 (() => {
   "use strict";
@@ -41,13 +50,110 @@
   })();
   const wsBase = serverBase.replace(/^http/i, "ws"); // http -> ws, https -> wss
 
+  const pageConfig = (() => {
+    const c = window.SwitchboardWidgetConfig;
+    return c && typeof c === "object" ? c : {};
+  })();
+  const configured = (key) => {
+    const v = pageConfig[key];
+    return typeof v === "string" && v.trim() ? v.trim() : null;
+  };
+  const baseLanguage = (tag) => (typeof tag === "string" ? tag.split(/[-_]/)[0].toLowerCase() : "") || null;
+
+  // The widget's own words, in the languages it ships with. Plain text only (no emoji: the
+  // widget must read the same on a machine without an emoji font).
+  const TEXTS = {
+    en: {
+      title: "Chat with us",
+      connecting: "Connecting…",
+      connected: "Connected",
+      reconnecting: "Reconnecting…",
+      greeting: "Hi there!",
+      intro: "Ask us anything. Our AI assistant answers right away, and a person from our team can join at any time.",
+      placeholder: "Write a message…",
+      messageLabel: "Message",
+      composerLabel: "Write a message",
+      messagesLabel: "Messages",
+      send: "Send message",
+      openChat: "Open chat",
+      openChatUnreadOne: "Open chat (1 new message)",
+      openChatUnreadMany: "Open chat ({n} new messages)",
+      closeChat: "Close chat",
+      footer: "Enter to send · Shift+Enter for a new line",
+      ai: "AI assistant",
+      operator: "Operator",
+      system: "System",
+      you: "You",
+      youSaid: "You said:",
+      typing: "{who} is typing…",
+      sending: "Sending…",
+      notSent: "Not sent",
+      retry: "Retry",
+      sent: "Sent",
+      sources: "Sources:",
+      attachment: "attachment",
+      error: "Something went wrong.",
+    },
+    ru: {
+      title: "Напишите нам",
+      connecting: "Подключение…",
+      connected: "Подключено",
+      reconnecting: "Переподключение…",
+      greeting: "Здравствуйте!",
+      intro: "Спросите нас о чём угодно. ИИ-ассистент ответит сразу, а сотрудник нашей команды может подключиться в любой момент.",
+      placeholder: "Напишите сообщение…",
+      messageLabel: "Сообщение",
+      composerLabel: "Написать сообщение",
+      messagesLabel: "Сообщения",
+      send: "Отправить сообщение",
+      openChat: "Открыть чат",
+      openChatUnreadOne: "Открыть чат (новых сообщений: 1)",
+      openChatUnreadMany: "Открыть чат (новых сообщений: {n})",
+      closeChat: "Закрыть чат",
+      footer: "Enter — отправить · Shift+Enter — новая строка",
+      ai: "ИИ-ассистент",
+      operator: "Оператор",
+      system: "Система",
+      you: "Вы",
+      youSaid: "Вы написали:",
+      typing: "{who} печатает…",
+      sending: "Отправка…",
+      notSent: "Не отправлено",
+      retry: "Повторить",
+      sent: "Отправлено",
+      sources: "Источники:",
+      attachment: "вложение",
+      error: "Что-то пошло не так.",
+    },
+  };
+
+  // The visitor's language: what the page asks for, else the browser's first language the
+  // widget has texts for, else English.
+  const requestedLanguage = attr("data-language") || configured("language");
+  const uiLanguage = (() => {
+    const candidates = requestedLanguage
+      ? [requestedLanguage]
+      : [...(Array.isArray(navigator.languages) ? navigator.languages : []), navigator.language];
+    for (const tag of candidates) {
+      const base = baseLanguage(tag);
+      if (base && Object.prototype.hasOwnProperty.call(TEXTS, base)) return base;
+    }
+    return "en";
+  })();
+  const overrides = pageConfig.texts && typeof pageConfig.texts === "object" ? pageConfig.texts : {};
+  const attrTexts = { greeting: attr("data-greeting"), intro: attr("data-intro"), placeholder: attr("data-placeholder") };
+  function t(key, vars) {
+    let text = attrTexts[key] || (typeof overrides[key] === "string" && overrides[key]) || TEXTS[uiLanguage][key] || TEXTS.en[key] || "";
+    if (vars) for (const [k, v] of Object.entries(vars)) text = text.split(`{${k}}`).join(String(v));
+    return text;
+  }
+
   const CONFIG = {
-    title: attr("data-title") || "Chat with us",
-    name: attr("data-name"),
-    language:
-      attr("data-language") ||
-      ((navigator.language || "").split("-")[0].toLowerCase() || null),
-    color: attr("data-color"),
+    title: attr("data-title") || configured("title") || t("title"),
+    name: attr("data-name") || configured("name"),
+    // Sent with the session: the conversation's language (system messages, the AI's first answer).
+    language: baseLanguage(requestedLanguage) || baseLanguage(navigator.language),
+    color: attr("data-color") || configured("color"),
   };
 
   const TOKEN_KEY = "switchboard.widget.token";
@@ -60,8 +166,12 @@
   const ERROR_SHOW_MS = 6000;
   const CONNECT_TIMEOUT_MS = 12000;
   const AUTH_CLOSE_CODES = new Set([4401, 4403]);
+  // Heartbeat: a ping this often while connected; a socket that sends nothing back within
+  // PONG_TIMEOUT_MS of one is dead (TCP alone can take minutes to notice a dropped network).
+  const PING_EVERY_MS = 5000;
+  const PONG_TIMEOUT_MS = 3500;
 
-  const AUTHOR_LABELS = { ai: "AI assistant", operator: "Operator", system: "System", customer: "You" };
+  const AUTHOR_LABELS = { ai: t("ai"), operator: t("operator"), system: t("system"), customer: t("you") };
 
   // ---------------------------------------------------------------- storage helpers
   const memoryStore = new Map();
@@ -135,6 +245,7 @@
     lastTypingSent: 0,
     errorTimer: null,
     lastSent: null, // {client_id, at} of the last message frame written to the socket
+    heartbeat: null, // {ws, interval, deadline}: the pings of the open socket
     order: 0, // local ordering counter for provisional items
   };
 
@@ -201,6 +312,10 @@
     "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-4.3 3.44A.45.45 0 0 1 4 21.1V18a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z",
   ];
   const ICON_CLOSE = ["M6.4 5 5 6.4 10.6 12 5 17.6 6.4 19 12 13.4 17.6 19 19 17.6 13.4 12 19 6.4 17.6 5 12 10.6z"];
+  const ICON_CHECK = ["M9.5 16.6 5.2 12.3 3.8 13.7l5.7 5.7L20.7 8.2l-1.4-1.4z"];
+  const ICON_CLIP = [
+    "M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6.5H9V15.5a3 3 0 0 0 6 0V5a4.5 4.5 0 0 0-9 0v11.5a6 6 0 0 0 12 0v-10z",
+  ];
   const ICON_SEND = ["M3.4 20.4 21.85 12.5a.55.55 0 0 0 0-1L3.4 3.6a.5.5 0 0 0-.7.6L5 11l9 1-9 1-2.3 6.8a.5.5 0 0 0 .7.6z"];
 
   const CSS = `
@@ -318,8 +433,11 @@ button { font: inherit; color: inherit; }
 .sb-msg[data-status="sending"] .sb-text { opacity: .72; }
 .sb-msg[data-status="failed"] .sb-text { background: var(--sb-error-bg); color: var(--sb-error-fg); }
 .sb-msg[data-status="streaming"] .sb-text::after {
-  content: "▍"; margin-left: 1px; animation: sb-pulse 1s steps(2) infinite; color: var(--sb-muted);
+  content: ""; display: inline-block; width: .4em; height: 1em; margin-left: 2px; vertical-align: text-bottom;
+  background: var(--sb-muted); animation: sb-pulse 1s steps(2) infinite;
 }
+.sb-sent svg, .sb-attachments svg { fill: currentColor; vertical-align: -2px; }
+.sb-attachments svg { margin-right: 3px; }
 .sb-meta { display: flex; gap: 6px; align-items: center; font-size: 11px; color: var(--sb-muted); margin: 3px 6px 0; }
 .sb-retry { border: 0; background: none; padding: 0; cursor: pointer; color: var(--sb-error-fg); text-decoration: underline; font-size: 11px; }
 
@@ -408,20 +526,20 @@ button { font: inherit; color: inherit; }
       type: "button",
       className: "sb-bubble",
       "data-testid": "sb-bubble",
-      "aria-label": "Open chat",
+      "aria-label": t("openChat"),
       "aria-expanded": "false",
       "aria-controls": ids.panel,
     },
     [icon(ICON_CHAT, 28), unreadBadge],
   );
 
-  const statusText = el("span", { "data-testid": "sb-status", text: "Connecting…" });
+  const statusText = el("span", { "data-testid": "sb-status", text: t("connecting") });
   const header = el("div", { className: "sb-header" }, [
     el("div", { className: "sb-header-text" }, [
       el("h2", { className: "sb-title", id: ids.title, text: CONFIG.title }),
       el("div", { className: "sb-conn", role: "status" }, [el("span", { className: "sb-dot", "aria-hidden": "true" }), statusText]),
     ]),
-    el("button", { type: "button", className: "sb-close", "aria-label": "Close chat", "data-testid": "sb-close" }, [icon(ICON_CLOSE, 22)]),
+    el("button", { type: "button", className: "sb-close", "aria-label": t("closeChat"), "data-testid": "sb-close" }, [icon(ICON_CLOSE, 22)]),
   ]);
   const closeButton = header.querySelector(".sb-close");
 
@@ -432,15 +550,15 @@ button { font: inherit; color: inherit; }
     role: "log",
     "aria-live": "polite",
     "aria-relevant": "additions",
-    "aria-label": "Messages",
+    "aria-label": t("messagesLabel"),
     tabindex: "0",
   });
-  const emptyState = el("li", { className: "sb-empty", "aria-hidden": "false" }, [
-    el("strong", { text: "Hi there 👋" }),
-    "Ask us anything. Our AI assistant answers right away, and a person from our team can join at any time.",
+  const emptyState = el("li", { className: "sb-empty", "data-testid": "sb-greeting", "aria-hidden": "false" }, [
+    el("strong", { text: t("greeting") }),
+    t("intro"),
   ]);
 
-  const typingLabel = el("span", { text: "Typing…" });
+  const typingLabel = el("span", { text: t("typing", { who: t("ai") }) });
   const typing = el("div", { className: "sb-typing", "data-testid": "sb-typing", hidden: true, "aria-live": "polite" }, [
     el("span", { className: "sb-dots", "aria-hidden": "true" }, [el("span"), el("span"), el("span")]),
     typingLabel,
@@ -452,16 +570,16 @@ button { font: inherit; color: inherit; }
     className: "sb-input",
     "data-testid": "sb-input",
     rows: "1",
-    placeholder: "Write a message…",
-    "aria-label": "Message",
+    placeholder: t("placeholder"),
+    "aria-label": t("messageLabel"),
     autocomplete: "off",
     enterkeyhint: "send",
   });
-  const sendButton = el("button", { type: "submit", className: "sb-send", "data-testid": "sb-send", "aria-label": "Send message", disabled: true }, [
+  const sendButton = el("button", { type: "submit", className: "sb-send", "data-testid": "sb-send", "aria-label": t("send"), disabled: true }, [
     icon(ICON_SEND, 20),
   ]);
-  const composer = el("form", { className: "sb-composer", "aria-label": "Write a message" }, [input, sendButton]);
-  const footer = el("div", { className: "sb-footer", text: "Enter to send · Shift+Enter for a new line" });
+  const composer = el("form", { className: "sb-composer", "aria-label": t("composerLabel") }, [input, sendButton]);
+  const footer = el("div", { className: "sb-footer", text: t("footer") });
 
   const panel = el(
     "section",
@@ -476,13 +594,13 @@ button { font: inherit; color: inherit; }
     [header, list, typing, errorBox, composer, footer],
   );
 
-  const root = el("div", { className: "sb-root", "data-open": "false", "data-connection": "connecting" }, [panel, bubble]);
+  const root = el("div", { className: "sb-root", lang: uiLanguage, "data-open": "false", "data-connection": "connecting" }, [panel, bubble]);
   shadow.appendChild(root);
 
   // ---------------------------------------------------------------- rendering
-  const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
-  const dateTimeFmt = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
-  const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "medium" });
+  const timeFmt = new Intl.DateTimeFormat(uiLanguage, { hour: "2-digit", minute: "2-digit" });
+  const dateTimeFmt = new Intl.DateTimeFormat(uiLanguage, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+  const fullFmt = new Intl.DateTimeFormat(uiLanguage, { dateStyle: "full", timeStyle: "medium" });
 
   function timeNode(iso) {
     const d = new Date(iso);
@@ -553,7 +671,7 @@ button { font: inherit; color: inherit; }
     }
     if (!items.length) return null;
     return el("div", { className: "sb-sources", "data-testid": "sb-sources" }, [
-      el("span", { className: "sb-sources-title", text: "Sources:" }),
+      el("span", { className: "sb-sources-title", text: t("sources") }),
       el("ul", null, items),
     ]);
   }
@@ -564,8 +682,8 @@ button { font: inherit; color: inherit; }
     for (const a of attachments) {
       if (!a || typeof a !== "object") continue;
       const href = safeHttpUrl(a.url || a.href || "");
-      const name = String(a.name || a.filename || a.title || a.content_type || "attachment");
-      items.push(el("div", null, [href ? link(href, `📎 ${name}`) : `📎 ${name}`]));
+      const name = String(a.name || a.filename || a.title || a.content_type || t("attachment"));
+      items.push(el("div", null, [icon(ICON_CLIP, 14), href ? link(href, name) : name]));
     }
     return items.length ? el("div", { className: "sb-attachments", "data-testid": "sb-attachments" }, items) : null;
   }
@@ -573,7 +691,7 @@ button { font: inherit; color: inherit; }
   function authorLabel(m) {
     if (m.author === "operator") {
       const name = [m.author_name, m.operator_name, m.sender_name].find((x) => typeof x === "string" && x.trim());
-      return name ? `Operator · ${name.trim()}` : AUTHOR_LABELS.operator;
+      return name ? `${AUTHOR_LABELS.operator} · ${name.trim()}` : AUTHOR_LABELS.operator;
     }
     return AUTHOR_LABELS[m.author] || "";
   }
@@ -593,7 +711,7 @@ button { font: inherit; color: inherit; }
     if (author === "ai" || author === "operator") {
       li.appendChild(el("span", { className: "sb-label", text: authorLabel(item) }));
     } else if (author === "customer") {
-      li.appendChild(el("span", { className: "sb-sr", text: "You said:" }));
+      li.appendChild(el("span", { className: "sb-sr", text: t("youSaid") }));
     }
     const body = el("p", { className: "sb-text" });
     body.appendChild(textWithLinks(String(item.text || "")));
@@ -605,22 +723,22 @@ button { font: inherit; color: inherit; }
       if (src) li.appendChild(src);
     }
     const meta = el("div", { className: "sb-meta" });
-    const t = timeNode(item.created_at);
-    if (t) meta.appendChild(t);
+    const stamp = timeNode(item.created_at);
+    if (stamp) meta.appendChild(stamp);
     if (author === "customer") {
-      if (item.status === "sending") meta.appendChild(el("span", { text: "· Sending…" }));
+      if (item.status === "sending") meta.appendChild(el("span", { text: `· ${t("sending")}` }));
       else if (item.status === "failed") {
-        meta.appendChild(el("span", { text: "· Not sent" }));
+        meta.appendChild(el("span", { text: `· ${t("notSent")}` }));
         meta.appendChild(
           el("button", {
             type: "button",
             className: "sb-retry",
-            text: "Retry",
+            text: t("retry"),
             "data-testid": "sb-retry",
             onclick: () => retry(item.client_id),
           }),
         );
-      } else meta.appendChild(el("span", { "aria-label": "Sent", title: "Sent", text: "✓" }));
+      } else meta.appendChild(el("span", { className: "sb-sent", role: "img", "aria-label": t("sent"), title: t("sent") }, [icon(ICON_CHECK, 13)]));
     }
     if (meta.childNodes.length) li.appendChild(meta);
     return li;
@@ -721,13 +839,13 @@ button { font: inherit; color: inherit; }
     let mode, text;
     if (state.ready) {
       mode = "connected";
-      text = "Connected";
+      text = t("connected");
     } else if (state.everConnected || state.failures > 0) {
       mode = "reconnecting";
-      text = "Reconnecting…";
+      text = t("reconnecting");
     } else {
       mode = "connecting";
-      text = "Connecting…";
+      text = t("connecting");
     }
     root.setAttribute("data-connection", mode);
     if (statusText.textContent !== text) statusText.textContent = text;
@@ -739,7 +857,7 @@ button { font: inherit; color: inherit; }
 
   function showTyping(author) {
     state.typingAuthor = author;
-    typingLabel.textContent = `${author === "operator" ? "Operator" : "AI assistant"} is typing…`;
+    typingLabel.textContent = t("typing", { who: author === "operator" ? AUTHOR_LABELS.operator : AUTHOR_LABELS.ai });
     typing.setAttribute("data-author", author);
     typing.hidden = false;
     clearTimeout(state.typingTimer);
@@ -754,7 +872,7 @@ button { font: inherit; color: inherit; }
   }
 
   function showError(detail) {
-    errorBox.textContent = String(detail || "Something went wrong.");
+    errorBox.textContent = String(detail || t("error"));
     errorBox.hidden = false;
     clearTimeout(state.errorTimer);
     state.errorTimer = setTimeout(() => {
@@ -766,7 +884,7 @@ button { font: inherit; color: inherit; }
     state.unread = n;
     unreadBadge.textContent = n > 9 ? "9+" : String(n);
     unreadBadge.hidden = n === 0;
-    bubble.setAttribute("aria-label", n ? `Open chat (${n} new message${n === 1 ? "" : "s"})` : state.open ? "Close chat" : "Open chat");
+    bubble.setAttribute("aria-label", n ? (n === 1 ? t("openChatUnreadOne") : t("openChatUnreadMany", { n })) : state.open ? t("closeChat") : t("openChat"));
   }
 
   // ---------------------------------------------------------------- open / close
@@ -777,7 +895,7 @@ button { font: inherit; color: inherit; }
       root.setAttribute("data-open", "true");
       bubble.setAttribute("aria-expanded", "true");
       setUnread(0);
-      bubble.setAttribute("aria-label", "Close chat");
+      bubble.setAttribute("aria-label", t("closeChat"));
       scheduleRender(true);
       start();
     }
@@ -789,7 +907,7 @@ button { font: inherit; color: inherit; }
     panel.hidden = true;
     root.setAttribute("data-open", "false");
     bubble.setAttribute("aria-expanded", "false");
-    bubble.setAttribute("aria-label", "Open chat");
+    bubble.setAttribute("aria-label", t("openChat"));
     bubble.focus({ preventScroll: true });
   }
 
@@ -861,7 +979,10 @@ button { font: inherit; color: inherit; }
 
   function sendMessageFrame(entry) {
     const ok = sendFrame({ type: "message", text: entry.text, client_id: entry.client_id });
-    if (ok) state.lastSent = { client_id: entry.client_id, at: Date.now() };
+    if (ok) {
+      state.lastSent = { client_id: entry.client_id, at: Date.now() };
+      probe(); // a message waits on "Sending…": learn now whether anyone is listening
+    }
     return ok;
   }
 
@@ -995,6 +1116,38 @@ button { font: inherit; color: inherit; }
     }
   }
 
+  // ---------------------------------------------------------------- heartbeat
+  function startHeartbeat(ws, onDead) {
+    stopHeartbeat();
+    const beat = { ws, onDead, interval: null, deadline: null };
+    beat.interval = setInterval(probe, PING_EVERY_MS);
+    state.heartbeat = beat;
+  }
+  function stopHeartbeat() {
+    const beat = state.heartbeat;
+    if (!beat) return;
+    clearInterval(beat.interval);
+    clearTimeout(beat.deadline);
+    state.heartbeat = null;
+  }
+  // Send a ping unless one is already out; with no frame back in time the socket is dead.
+  function probe() {
+    const beat = state.heartbeat;
+    if (!beat || beat.deadline || state.ws !== beat.ws) return;
+    if (!sendFrame({ type: "ping" })) return;
+    beat.deadline = setTimeout(() => {
+      if (state.heartbeat === beat && state.ws === beat.ws) beat.onDead();
+    }, PONG_TIMEOUT_MS);
+  }
+  // Any frame from the server (a pong or anything else) proves the socket alive.
+  function heard(ws) {
+    const beat = state.heartbeat;
+    if (beat && beat.ws === ws && beat.deadline) {
+      clearTimeout(beat.deadline);
+      beat.deadline = null;
+    }
+  }
+
   // ---------------------------------------------------------------- connection
   function sendFrame(obj) {
     const ws = state.ws;
@@ -1124,9 +1277,20 @@ button { font: inherit; color: inherit; }
     }, CONNECT_TIMEOUT_MS);
     ws.onopen = () => {
       opened = true;
+      startHeartbeat(ws, () => {
+        // No answer to a ping: give this socket up now (its close handshake could hang as
+        // long as the dead connection does) and connect again.
+        lost(4000);
+        try {
+          ws.close(4000, "no pong");
+        } catch (_) {
+          /* ignore */
+        }
+      });
     };
     ws.onmessage = (ev) => {
       if (state.ws !== ws) return;
+      heard(ws);
       let frame;
       try {
         frame = JSON.parse(ev.data);
@@ -1138,16 +1302,18 @@ button { font: inherit; color: inherit; }
     ws.onerror = () => {
       /* onclose follows */
     };
-    ws.onclose = (ev) => {
+    ws.onclose = (ev) => lost(ev.code);
+    function lost(code) {
       clearTimeout(watchdog);
       if (state.ws !== ws) return;
+      stopHeartbeat();
       state.ws = null;
       const wasReady = state.ready;
       state.ready = false;
       state.streaming.clear(); // a half-streamed answer arrives complete in the next history
       hideTyping();
       scheduleRender();
-      if (AUTH_CLOSE_CODES.has(ev.code)) {
+      if (AUTH_CLOSE_CODES.has(code)) {
         // bad or expired token: new visitor session, then connect again
         dropToken();
         resetConversation();
@@ -1164,7 +1330,7 @@ button { font: inherit; color: inherit; }
       }
       state.failures++;
       scheduleReconnect(false);
-    };
+    }
   }
 
   function reconnectNow() {
@@ -1175,6 +1341,7 @@ button { font: inherit; color: inherit; }
   }
 
   window.addEventListener("online", reconnectNow);
+  window.addEventListener("offline", probe); // the network changed: is the socket still there?
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") reconnectNow();
   });
@@ -1193,6 +1360,7 @@ button { font: inherit; color: inherit; }
     },
     state: () => ({
       connected: state.ready,
+      language: uiLanguage,
       status: statusText.textContent,
       lastSeq: state.lastSeq,
       conversationId: state.conversationId,
