@@ -121,6 +121,8 @@ async def app(
             "twilio_auth_token": SecretStr(AUTH_TOKEN),
             "twilio_whatsapp_from": OUR_NUMBER,
             "twilio_api_base": fake.base_url,
+            # The shop's own site: answers may link to it (tests/long_answers.py does).
+            "allowed_link_domains": "shop.example.com",
         }
     )
     async with live_app(configured, replier=replier) as running:

@@ -20,6 +20,8 @@ from .conftest import make_settings
 
 RETURNS = "# Returns\n\n## Period\nYou can return items within 30 days of delivery.\n"
 PAYMENT = "# Оплата\n\n## Способы\nМы принимаем карты Visa и Mastercard, а также СБП.\n"
+DELIVERY = "# Delivery\n\n## Times\nCouriers deliver within two working days in the city.\n"
+WARRANTY = "# Гарантия\n\n## Срок\nНа всю технику действует гарантия один год.\n"
 COLLECTION = "WireKB"
 
 
@@ -92,6 +94,9 @@ async def test_same_hits_and_scores_as_the_embedded_store(
     docs.mkdir()
     (docs / "returns.md").write_text(RETURNS, encoding="utf-8")
     (docs / "oplata.md").write_text(PAYMENT, encoding="utf-8")
+    # Two pages a language: with one, its language-equalized scores all tie at zero.
+    (docs / "delivery.md").write_text(DELIVERY, encoding="utf-8")
+    (docs / "garantiya.md").write_text(WARRANTY, encoding="utf-8")
     on_weaviate = _open(fake, tmp_path / "w", embeddings)
     on_chroma = KnowledgeBase.open(make_settings(tmp_path / "c"), embeddings=embeddings)
     for kb in (on_weaviate, on_chroma):
