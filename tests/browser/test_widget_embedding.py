@@ -55,29 +55,36 @@ def business_site(widget_script: str) -> Iterator[str]:
         thread.join(timeout=5)
 
 
+@pytest.mark.parametrize("allowed", ["any", "listed"])
 async def test_a_visitor_chats_through_the_widget_embedded_on_another_website(
-    settings: Settings, browser: Browser
+    settings: Settings, browser: Browser, allowed: str
 ) -> None:
     context = await browser.new_context()
     page = await context.new_page()
     failed: list[str] = []
     page.on("requestfailed", lambda r: failed.append(f"{r.method} {r.url}"))
-    with FakeOpenAI() as fake:  # the model echoes: "ok: <what was said>"
+    port = free_port()
+    app_url = f"http://127.0.0.1:{port}"
+    with FakeOpenAI() as fake, business_site(f"{app_url}/widget.js") as site:
+        assert site.split(":")[1] != app_url.split(":")[1]  # another host: another origin
+        configured = with_model(settings, fake)
+        if allowed == "listed":  # the shop's site on the list, among others
+            configured = configured.model_copy(
+                update={"widget_allowed_origins": f"https://other.example,{site}"}
+            )
         try:
-            async with live_app(with_model(settings, fake)) as app:
-                with business_site(f"{app.base_url}/widget.js") as site:
-                    assert site.split(":")[1] != app.base_url.split(":")[1]  # another origin
-                    await page.goto(f"{site}/")
-                    assert await page.evaluate("window.location.origin") == site
-                    await page.get_by_test_id("sb-bubble").click()
-                    await expect(page.get_by_test_id("sb-status")).to_have_text(
-                        "Connected", timeout=WAIT_MS
-                    )
-                    await say(page, "Do you ship to Lisbon?")
-                    mine = message_item(page, "customer", "Do you ship to Lisbon?")
-                    await expect(mine).to_have_attribute("data-status", "sent", timeout=WAIT_MS)
-                    answer = message_item(page, "ai", "ok: Do you ship to Lisbon?")
-                    await expect(answer).to_be_visible(timeout=WAIT_MS)
+            async with live_app(configured, port=port):
+                await page.goto(f"{site}/")
+                assert await page.evaluate("window.location.origin") == site
+                await page.get_by_test_id("sb-bubble").click()
+                await expect(page.get_by_test_id("sb-status")).to_have_text(
+                    "Connected", timeout=WAIT_MS
+                )
+                await say(page, "Do you ship to Lisbon?")
+                mine = message_item(page, "customer", "Do you ship to Lisbon?")
+                await expect(mine).to_have_attribute("data-status", "sent", timeout=WAIT_MS)
+                answer = message_item(page, "ai", "ok: Do you ship to Lisbon?")
+                await expect(answer).to_be_visible(timeout=WAIT_MS)
         finally:
             await context.close()
     assert not failed, f"requests the browser refused: {failed}"
