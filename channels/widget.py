@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import jwt
 from fastapi import APIRouter, HTTPException, Request, WebSocket, WebSocketDisconnect
@@ -46,6 +47,7 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_BAD_REQUEST = 4400
 CLOSE_INTERNAL = 1011
 CLOSE_TOO_MANY = 4429
+CLOSE_FORBIDDEN = 4403
 TYPING_INTERVAL_S = 2.0
 # Open sockets of one visitor in one process (tabs of one browser share the token).
 MAX_SOCKETS_PER_VISITOR = 8
@@ -87,6 +89,25 @@ def history_frame(page: HistoryPage) -> dict[str, Any]:
         # Cut at a page: the widget asks for the rest with a resume after its last message.
         "has_more": page.has_more,
     }
+
+
+def embed_allowed(settings: Settings, origin: str | None, host: str | None) -> bool:
+    """May a page of `origin` use the widget? Always, unless WIDGET_ALLOWED_ORIGINS lists sites.
+
+    No Origin means no browser (which always sends one cross-site), and a non-browser client
+    could send any Origin anyway; the check keeps other websites' pages out. The app's own
+    pages (the demo page at `/`) are same-origin and always allowed.
+    """
+    allowed = settings.widget_origins
+    if allowed is None or origin is None:
+        return True
+    origin = origin.strip().lower().rstrip("/")
+    if origin in allowed:
+        return True
+    own = urlsplit(settings.public_base_url)
+    if origin == f"{own.scheme}://{own.netloc}".lower():
+        return True
+    return bool(host) and urlsplit(origin).netloc == (host or "").lower()
 
 
 class WidgetChannel(ChannelAdapter):
@@ -158,6 +179,9 @@ class WidgetChannel(ChannelAdapter):
 
         @router.post("/api/widget/sessions", response_model=SessionResponse)
         async def create_session(body: SessionRequest, request: Request) -> SessionResponse:
+            origin = request.headers.get("origin")
+            if not embed_allowed(self.settings, origin, request.headers.get("host")):
+                raise HTTPException(403, f"the chat may not be embedded on {(origin or '')[:200]}")
             client = request.client.host if request.client else "unknown"
             if not await self.context.allow(
                 "widget-session", client, self.settings.widget_session_rate, client=client
@@ -226,6 +250,12 @@ class WidgetConnection:
 
     async def serve(self) -> None:
         await self.ws.accept()
+        origin = self.ws.headers.get("origin")
+        if not embed_allowed(self.channel.settings, origin, self.ws.headers.get("host")):
+            # Accepted first so that the page gets the reason as an error frame.
+            await self.error("origin_not_allowed", "the chat may not be embedded on this site")
+            await self.ws.close(code=CLOSE_FORBIDDEN, reason="origin not allowed")
+            return
         try:
             self.visitor_id, self.conversation_id = self.channel.read_token(
                 self.ws.query_params.get("token", "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -20,6 +21,7 @@ _PLACEHOLDERS = {
     "secret",
     "dev-secret-change-me-dev-secret-change-me",
 }
+_ORIGIN = re.compile(r"https?://[a-z0-9.\-\[\]:]+")
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -129,6 +131,9 @@ class Settings(BaseSettings):
     telegram_max_text: int = Field(default=4096, ge=1)
     whatsapp_max_text: int = Field(default=1600, ge=1)
     widget_token_ttl_days: int = Field(default=30, ge=1)
+    # Websites that may embed the widget ("https://shop.example,https://www.shop.example"),
+    # or "*" for any: visitor tokens travel in bodies and the socket URL, never in cookies.
+    widget_allowed_origins: str = "*"
     # Closed conversations older than this many days are deleted by the worker (unset: kept).
     retention_days: int | None = Field(default=None, ge=1)
 
@@ -191,6 +196,22 @@ class Settings(BaseSettings):
             )
         return value.rstrip("/")
 
+    @field_validator("widget_allowed_origins")
+    @classmethod
+    def _origin_list(cls, value: str) -> str:
+        entries = [e.strip().lower().rstrip("/") for e in value.split(",") if e.strip()]
+        if entries == ["*"]:
+            return "*"
+        for entry in entries:
+            # An origin is scheme://host[:port]: a path or a bare host would never match.
+            if not _ORIGIN.fullmatch(entry):
+                raise ValueError(
+                    f"{entry!r} is not an origin like https://shop.example (or use '*' alone)"
+                )
+        if not entries:
+            raise ValueError("list at least one origin, or '*' for any website")
+        return ",".join(entries)
+
     @field_validator("jwt_secret")
     @classmethod
     def _real_secret_in_prod(
@@ -211,6 +232,13 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """True when at least one backing service is run locally by the supervisor."""
         return self.mongodb_uri is None or self.redis_url is None
+
+    @property
+    def widget_origins(self) -> frozenset[str] | None:
+        """The websites that may embed the widget; None when any may."""
+        if self.widget_allowed_origins == "*":
+            return None
+        return frozenset(self.widget_allowed_origins.split(","))
 
     @property
     def llm_configured(self) -> bool:

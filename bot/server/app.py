@@ -30,6 +30,7 @@ from bot.core.runtime import Core
 from bot.server.body_limits import BodyLimits
 from bot.server.bootstrap import derived_caches, running_core
 from bot.server.demo_actions import demo_router
+from bot.server.widget_cors import WidgetCors
 from channels.base import ChannelAdapter
 from channels.widget import WidgetChannel
 from config import Settings, get_settings, with_installation_secrets
@@ -124,8 +125,10 @@ def create_app(
         app.include_router(demo_router)
     _add_service_routes(app, settings)
     _add_error_handlers(app)
-    # Outermost: sizes and nesting are checked before any route reads a byte of the body.
+    # Sizes and nesting are checked before any route reads a byte of the body.
     app.add_middleware(BodyLimits)
+    # Outermost, so that the widget's page can also read BodyLimits' refusals (413, 400).
+    app.add_middleware(WidgetCors, settings=settings)
     return app
 
 
