@@ -127,11 +127,13 @@ async def append_message(
     meta: dict[str, Any] | None = None,
     created_at: datetime | None = None,
     message_id: PydanticObjectId | None = None,
+    publish: bool = True,
 ) -> tuple[Message, bool]:
     """Store a message with the next seq and publish it; a known `external_id` is a no-op.
 
     Returns the stored message and whether it was new. Callers that expect duplicates look
     them up first (the unique index is the guarantee; a lost race costs a gap in seq).
+    With `publish=False` the caller publishes it (`publish_created`) when it is ready.
     """
     assert conversation.id is not None
     now = created_at or utcnow()
@@ -164,11 +166,18 @@ async def append_message(
         if existing is None:
             raise
         return existing, False
+    if publish:
+        await publish_created(core, message)
+    return message, True
+
+
+async def publish_created(core: Core, message: Message) -> None:
+    """Tell every socket of the conversation about a stored message."""
     await core.bus.publish(
         ConversationEvent(
             type=MESSAGE_CREATED,
-            conversation_id=str(conversation.id),
-            seq=seq,
+            conversation_id=str(message.conversation_id),
+            seq=message.seq,
             # The widget reads `message`; the panel also gets the operator-only details.
             data={
                 "message": message.view().model_dump(mode="json"),
@@ -176,7 +185,6 @@ async def append_message(
             },
         )
     )
-    return message, True
 
 
 async def set_message_status(

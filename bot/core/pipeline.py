@@ -12,6 +12,7 @@ from bot.core.conversations import (
     append_message,
     find_or_create_contact,
     find_or_create_conversation,
+    publish_created,
 )
 from bot.core.i18n import detect_language, normalize_language
 from bot.core.metrics import INBOUND_MESSAGES
@@ -86,6 +87,9 @@ async def _store_and_route(inbound: InboundMessage, *, core: Core) -> InboundRes
         client_id=inbound.client_id,
         attachments=inbound.attachments,
         meta=meta,
+        # Published once its reply job is queued: a client that sees its message stored may
+        # count on an answer even if this process dies the next moment.
+        publish=False,
     )
     if not created:
         INBOUND_MESSAGES.labels(inbound.channel, "duplicate").inc()
@@ -102,4 +106,5 @@ async def _store_and_route(inbound: InboundMessage, *, core: Core) -> InboundRes
             logger.warning(
                 "reply job for {} not queued ({}); the sweep will pick it up", conversation.id, exc
             )
+    await publish_created(core, message)
     return InboundResult(message=message.view(), created=True)
