@@ -267,7 +267,7 @@ async def test_two_apis_and_workers_as_separate_processes(
         story = "Once upon a time a parcel found its way home, one slow word after another."
         fake.script(TextReply(story, token_delay=0.4), TextReply(story))
         async with b.connect(two):
-            await b.say("tell me a story")
+            await b.say("how does a parcel get to me?")
             await b.until("token", timeout=60)
             procs.kill("worker1")
             procs.start("worker2", [sys.executable, "-m", "bot", "worker"],
