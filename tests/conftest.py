@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from bot.answers.engine import Engine, running_engine
 from bot.answers.replies import NoModel
+from bot.core.queue import STREAM
 from bot.core.runtime import Core
 from bot.server.bootstrap import running_core
 from bot.server.embedded import Endpoints, LocalServers
@@ -55,6 +56,15 @@ async def settings(endpoints: Endpoints, tmp_path: Path) -> Settings:
 async def core(settings: Settings) -> AsyncIterator[Core]:
     """The core of a process without HTTP: for service-level tests."""
     async with running_core(settings, configure_logging=False) as running:
+        # Each test's database is dropped after it, so reply jobs, chat locks and failure
+        # counts an earlier test left in the shared Valkey name chats that no longer exist:
+        # a fresh stream keeps them out of this test's queue (and its pending count).
+        await running.redis.delete(STREAM)
+        async for key in running.redis.scan_iter(match="sb:lock:reply:*"):
+            await running.redis.delete(key)
+        async for key in running.redis.scan_iter(match="sb:reply-attempts:*"):
+            await running.redis.delete(key)
+        await running.queue.ensure_group()
         yield running
         await running.mongo.drop_database(settings.mongodb_db)
 
