@@ -1,0 +1,362 @@
+"""Does a message ask for a person? An explicit-request detector, the same for any business.
+
+A request needs two things: a *person* ("operator", "живой человек", "someone from your
+team") and a *cue* that the customer wants them: a contact verb ("connect me", "позовите"),
+a wish next to the person ("I need a human", "нужен оператор"), or a complaint about the
+bot ("this bot is useless", "не хочу с роботом"). A message of one to three words naming a
+person ("operator", "человека!") is a request by itself. Words are matched through one typo,
+Russian ones by stem, so "opertor", "специалистом" and "позавите" are read; a person word
+after a number ("обеды на 15 человек", "a table for 4 people") is a count, not a person.
+
+`person_request()` is 1.0 for a request, 0.5 when the message merely mentions a person or
+the bot (the semantic detector may then decide), 0.0 otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+
+from bot.answers.guardrails.normalize import fold
+
+# Whom a customer asks for. Russian entries are stems (any ending); English whole words.
+STRONG_PERSON_EN = (
+    "operator",
+    "operators",
+    "human",
+    "humans",
+    "person",
+    "agent",
+    "agents",
+    "manager",
+    "supervisor",
+    "representative",
+    "rep",
+    "staff",
+    "employee",
+    "consultant",
+    "specialist",
+    "advisor",
+    "adviser",
+)
+STRONG_PERSON_RU = (
+    "оператор",
+    "человек",
+    "человеч",
+    "менеджер",
+    "специалист",
+    "консультант",
+    "сотрудник",
+    "старшег",
+    "руководител",
+    "администратор",
+    "агент",
+    "chelovek",
+    "operator",
+    "menedzher",
+)
+# Words that point at a person only together with something else ("a real one", "support").
+WEAK_PERSON = (
+    "someone",
+    "somebody",
+    "anyone",
+    "anybody",
+    "people",
+    "team",
+    "support",
+    "real",
+    "live",
+    "actual",
+    "кто-нибудь",
+    "кто-то",
+    "кого-нибудь",
+    "кого-то",
+    "кем-нибудь",
+    "кем-то",
+    "кто",
+    "кого",
+    "кем",
+    "поддержк",
+    "живо",
+    "живы",
+    "настоящ",
+    "реальн",
+)
+# Verbs of being put in touch.
+CONTACT_EN = (
+    "talk",
+    "speak",
+    "chat",
+    "connect",
+    "transfer",
+    "escalate",
+    "reach",
+    "contact",
+    "call",
+    "forward",
+    "redirect",
+    "switch",
+    "pass",
+    "put",
+    "get",
+    "give",
+    "bring",
+    "send",
+    "hand",
+)
+CONTACT_RU = (
+    "поговор",
+    "говорить",
+    "пообщ",
+    "общать",
+    "общени",
+    "соедин",
+    "свяж",
+    "связа",
+    "позов",
+    "позав",
+    "позв",
+    "зовит",
+    "переключ",
+    "перевед",
+    "перевест",
+    "передай",
+    "передат",
+    "подключ",
+    "пригла",
+    "дайте",
+    "дай",
+)
+# A wish or a question that becomes a request next to a person word.
+WISH = (
+    "want",
+    "need",
+    "wanna",
+    "please",
+    "pls",
+    "plz",
+    "can",
+    "could",
+    "may",
+    "isthere",
+    "any",
+    "хочу",
+    "хотел",
+    "хотела",
+    "нужен",
+    "нужна",
+    "нужно",
+    "надо",
+    "можно",
+    "есть",
+    "пожалуйста",
+    "пжл",
+    "плиз",
+    "прошу",
+)
+BOT = (
+    "bot",
+    "bots",
+    "chatbot",
+    "robot",
+    "machine",
+    "ai",
+    "автоответчик",
+    "бот",
+    "бота",
+    "боту",
+    "ботом",
+    "чат-бот",
+    "робот",
+    "робота",
+    "роботом",
+    "нейросет",
+)
+# Complaints and refusals aimed at the bot: with a bot word they ask for someone else.
+_COMPLAINT = re.compile(
+    r"\b(useless|stupid|dumb|pointless|not help\w*|doesn'?t (help|understand|get it)|"
+    r"don'?t (want|need|understand)|can'?t help|sick of|tired of|fed up|done with|enough|hate|"
+    r"no more|stop|instead of|not (a|an|with|to|the)\b|automatic|auto-?repl\w*|"
+    r"не понима\w*|бесполезн\w*|туп\w*|надоел\w*|достал\w*|хватит|не хочу|не надо|не с\b|"
+    r"вместо|а не\b|задолбал\w*|бестолков\w*|толку|не помога\w*|не помож\w*|"
+    r"автоматическ\w*)"
+)
+# The customer describing a role or a product, not asking ("act as a consultant", "robot vacuum").
+_ROLE = re.compile(r"\b(act as|acting as|role|роль|роли|в роли|как консультант)\b")
+_PRODUCT_AFTER_BOT = re.compile(
+    r"\b(robot|робот)[- ](vacuum|mop|cleaner|lawn|пылесос\w*|мойщик\w*)"
+)
+_NUMBER_WORDS = frozenset(
+    [
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "dozen",
+        "few",
+        "many",
+        "двух",
+        "трех",
+        "четырех",
+        "пяти",
+        "шести",
+        "семи",
+        "восьми",
+        "девяти",
+        "десяти",
+        "нескольких",
+        "много",
+        "два",
+        "три",
+        "четыре",
+        "пять",
+        "шесть",
+        "семь",
+        "восемь",
+        "девять",
+        "десять",
+        "сколько",
+    ]
+)
+_TOKEN = re.compile(r"[a-zа-я0-9]+(?:-[a-zа-я]+)?")
+_SENTENCE = re.compile(r"[.!?;\n]+")
+_IS_THERE = re.compile(r"\b(is|are) there\b")
+_SELF = frozenset(["my", "our", "я", "мой", "моя", "мое", "мои", "наш", "наша", "наши", "как"])
+_SELF_ARTICLE = frozenset(["m", "am", "as"])  # "i'm a manager", "as an agent"
+_TALK = ("talk", "speak", "chat")
+WINDOW = 4
+SHORT = 3
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """True when a and b differ by one insertion, deletion, substitution or swap."""
+    if a == b:
+        return True
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        if len(diff) == 1:
+            return True
+        return (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]]
+            and a[diff[1]] == b[diff[0]]
+        )
+    if len(a) > len(b):
+        a, b = b, a
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    return a[i:] == b[i + 1 :]
+
+
+def _is_word(token: str, words: Sequence[str]) -> bool:
+    """A whole-word match, through one typo for words of five letters or more."""
+    return any(
+        token == w or (len(w) >= 5 and len(token) >= 4 and _one_edit(token, w)) for w in words
+    )
+
+
+def _has_stem(token: str, stems: Sequence[str]) -> bool:
+    """Starts with a stem (through one typo for stems of five letters or more)."""
+    for stem in stems:
+        if token.startswith(stem):
+            return True
+        n = len(stem)
+        if (
+            n >= 5
+            and len(token) >= n - 1
+            and any(_one_edit(token[:k], stem) for k in (n - 1, n, n + 1) if k <= len(token))
+        ):
+            return True
+    return False
+
+
+@lru_cache(maxsize=4096)
+def _kind(token: str) -> str:
+    """One token's role: 'person', 'weak', 'contact', 'wish', 'bot' or ''."""
+    if token in BOT or _has_stem(token, ("нейросет", "автоответчик", "чат-бот")):
+        return "bot"
+    if _is_word(token, STRONG_PERSON_EN) or _has_stem(token, STRONG_PERSON_RU):
+        return "person"
+    if token in WISH:
+        return "wish"
+    if _is_word(token, CONTACT_EN) or _has_stem(token, CONTACT_RU):
+        return "contact"
+    if token in WEAK_PERSON or _has_stem(token, [w for w in WEAK_PERSON if len(w) >= 4]):
+        return "weak"
+    return ""
+
+
+def person_request(text: str) -> float:
+    """1.0 an explicit request for a person, 0.5 a mention of a person or the bot, else 0."""
+    folded = fold(text)
+    if _ROLE.search(folded):
+        return 0.0
+    folded = _IS_THERE.sub("isthere", folded)
+    sentences = [(s, _TOKEN.findall(s)) for s in _SENTENCE.split(folded)]
+    sentences = [(s, tokens) for s, tokens in sentences if tokens]
+    if not sentences or sum(len(tokens) for _, tokens in sentences) > 60:
+        return 0.0
+    short = sum(not t.isdigit() for _, tokens in sentences for t in tokens) <= SHORT
+    best = 0.0
+    for sentence, tokens in sentences:
+        complaint = bool(_COMPLAINT.search(sentence))
+        best = max(best, _sentence_score(tokens, short=short, complaint=complaint))
+        if best == 1.0:
+            break
+    return best
+
+
+def _sentence_score(tokens: list[str], *, short: bool, complaint: bool) -> float:
+    kinds = [_kind(t) for t in tokens]
+    for i in range(len(tokens)):
+        # "talk to", "speak with"; "do your staff speak English" asks for nobody
+        talk = kinds[i] == "contact" and _is_word(tokens[i], _TALK)
+        if talk and tokens[i + 1 : i + 2] not in (["to"], ["with"], ["w"]):
+            kinds[i] = ""
+        if kinds[i] not in ("person", "weak"):
+            continue
+        before = tokens[max(0, i - 2) : i]
+        # "обеды на 15 человек", "a table for 4 people": a count; "I'm the administrator",
+        # "my manager said": the customer's own people, not whom they ask for.
+        own = bool(before) and (
+            before[-1] in _SELF
+            or (len(before) == 2 and before[1] in ("a", "an", "the") and before[0] in _SELF_ARTICLE)
+        )
+        if own or any(b.isdigit() or b in _NUMBER_WORDS for b in before):
+            kinds[i] = ""
+    bots = [
+        i
+        for i, k in enumerate(kinds)
+        if k == "bot" and not _PRODUCT_AFTER_BOT.search(" ".join(tokens[i : i + 2]))
+    ]
+    persons = [i for i, k in enumerate(kinds) if k == "person"]
+    weak = [i for i, k in enumerate(kinds) if k == "weak"]
+    if persons and short:
+        return 1.0
+    if bots and complaint:
+        return 1.0
+
+    def near(i: int, wanted: tuple[str, ...]) -> bool:
+        return any(k in wanted for k in kinds[max(0, i - WINDOW) : i + WINDOW + 1])
+
+    for i in persons:
+        if near(i, ("contact", "wish")) or bots:
+            return 1.0
+    for i in weak:
+        # "someone real", "live support", "anyone I can talk to": a weak word with a
+        # contact verb, or two weak words together with a wish.
+        if near(i, ("contact",)):
+            return 1.0
+        if any(j != i and abs(j - i) <= 2 for j in weak) and near(i, ("wish",)):
+            return 1.0
+    return 0.5 if (persons or weak or bots) else 0.0
