@@ -147,3 +147,40 @@ def views(text: str) -> list[str]:
     elif sum(ch.isalpha() for ch in folded) > 8:
         out.append(folded[::-1])
     return out
+
+
+# Sentence and line ends (CJK ones too), where an injection appended to a question starts.
+_SEGMENT = re.compile(r"(?<=[.!?])\s+|(?<=[\u3002\uff01\uff1f])|\n+")
+# The masks PII redaction leaves ("[PHONE]") are not markup.
+_PII_MASK = re.compile(r"\[[A-Z]+\]")
+# Letters of neither Latin nor Cyrillic script (CJK, Greek, Arabic, …): an appended
+# instruction in another language.
+_OTHER_SCRIPT = re.compile(r"[^\W\d_a-zA-Z\u00c0-\u024f\u0400-\u04ff]")
+# Words an injection is made of, in any business: what makes a sentence worth a second look.
+_SUSPECT = re.compile(
+    r"instruct|rule|prompt|system|polic|guideline|filter|restrict|ignor|forget|disregard|"
+    r"overrid|mode\b|admin|develop|role|pretend|imagine|obey|command|secret|hidden|reveal|"
+    r"confiden|jailbr|unlock|[<>\[\]{}#|`]|"
+    r"инструкц|правил|промпт|систем|ограничен|фильтр|игнор|забуд|забыв|режим|админ|"
+    r"разработ|роль|роли|притвор|представ|подчин|команд|секрет|скрыт|раскр|конфиденц|указани"
+)
+SEGMENT_MIN_WORDS = 4
+
+
+def suspect_segments(text: str) -> list[str]:
+    """The sentences of a message of several, when it holds words injections are made of:
+    each is read on its own, so a harmless question cannot dilute an appended attack."""
+    if not (_SUSPECT.search(fold(_PII_MASK.sub(" ", text))) or _OTHER_SCRIPT.search(text)):
+        return []
+    parts = [p.strip() for p in _SEGMENT.split(text) if p and p.strip()]
+    kept = [p for p in parts if len(p.split()) >= SEGMENT_MIN_WORDS or _OTHER_SCRIPT.search(p)]
+    return kept if len(parts) > 1 and kept else []
+
+
+def unmasked(text: str) -> str | None:
+    """The folded text when folding undid a disguise (look-alikes, leetspeak, spaced or
+    invisible letters), else None: only then is it worth a second embedding."""
+    plain = " ".join(unicodedata.normalize("NFKC", text).casefold().replace("ё", "е").split())
+    folded = " ".join(fold(text).split())
+    # "Xiaomi S10" folds too ("sio"): only a fold that reveals an injection's words counts.
+    return folded if folded != plain and _SUSPECT.search(folded) else None

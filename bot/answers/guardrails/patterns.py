@@ -16,8 +16,8 @@ _EN_TARGET = (
     r"(instructions?|prompts?|rules|guidelines|directives|restrictions|filters?|guardrails|"
     r"safety|programming|configuration|config|system message|settings)"
 )
-_RU_TARGET = (
-    r"(инструкци|правил|промпт|установк|указани|ограничени|фильтр|настройк|директив|"
+_RU_TARGET = (  # from a word's start: "отправил" holds no "правил"
+    r"\b(инструкци|правил|промпт|установк|указани|ограничени|фильтр|настройк|директив|"
     r"конфигурац|запрет|систем\w* сообщени)"
 )
 _OWN_EN = r"(your|the|all|any|previous|prior|earlier|above|initial|original|hidden|secret|internal|system|old)"

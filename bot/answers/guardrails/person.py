@@ -110,7 +110,6 @@ CONTACT_RU = (
     "говорить",
     "пообщ",
     "общать",
-    "общени",
     "соедин",
     "свяж",
     "связа",
@@ -260,16 +259,21 @@ def _one_edit(a: str, b: str) -> bool:
 
 def _is_word(token: str, words: Sequence[str]) -> bool:
     """A whole-word match, through one typo for words of five letters or more."""
+    if token in words:
+        return True
+    if len(token) < 4:
+        return False
+    # A typo rarely hits the first letter: only words starting like the token are tried.
     return any(
-        token == w or (len(w) >= 5 and len(token) >= 4 and _one_edit(token, w)) for w in words
+        len(w) >= 5 and _one_edit(token, w) for w in _by_first(tuple(words)).get(token[0], ())
     )
 
 
 def _has_stem(token: str, stems: Sequence[str]) -> bool:
     """Starts with a stem (through one typo for stems of five letters or more)."""
-    for stem in stems:
-        if token.startswith(stem):
-            return True
+    if any(token.startswith(stem) for stem in stems):
+        return True
+    for stem in _by_first(tuple(stems)).get(token[0], ()):
         n = len(stem)
         if (
             n >= 5
@@ -278,6 +282,14 @@ def _has_stem(token: str, stems: Sequence[str]) -> bool:
         ):
             return True
     return False
+
+
+@lru_cache(maxsize=64)
+def _by_first(words: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    buckets: dict[str, list[str]] = {}
+    for w in words:
+        buckets.setdefault(w[0], []).append(w)
+    return {k: tuple(v) for k, v in buckets.items()}
 
 
 @lru_cache(maxsize=4096)

@@ -14,7 +14,13 @@ import numpy as np
 from loguru import logger
 
 from bot.answers.guardrails.handoff import asks_for_person, handoff_verdict
-from bot.answers.guardrails.normalize import decoded_payloads, fold, views
+from bot.answers.guardrails.normalize import (
+    decoded_payloads,
+    fold,
+    suspect_segments,
+    unmasked,
+    views,
+)
 from bot.answers.guardrails.output import OutputPolicy, check_answer, limit_length, link_hosts
 from bot.answers.guardrails.patterns import match_patterns
 from bot.answers.guardrails.semantic import ExemplarIndex, QueryEmbedder, Scores
@@ -127,6 +133,13 @@ class Guardrails:
         # One embedding of the message (shared with the knowledge search), more only for
         # hidden payloads and display names long enough to carry an instruction.
         semantic = [text, *decoded_payloads(text)]
+        # A disguise undone, and each sentence of a suspicious message on its own: extra
+        # embeddings, paid only by messages that look like they hide something.
+        revealed = unmasked(text)
+        if revealed:
+            semantic.append(revealed)
+        semantic.extend(suspect_segments(text))
+        semantic = list(dict.fromkeys(semantic))
         if display_name and len(display_name.split()) >= 4:
             semantic.append(display_name)
         scores = await self._scores(semantic) if text.strip() else []
