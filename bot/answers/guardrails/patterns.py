@@ -156,9 +156,15 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 
 def match_patterns(views: list[str]) -> tuple[str, str] | None:
     """The first (rule, matched text) over all views, or None."""
-    for view in views:
+    found = first_match(views)
+    return (found[0], found[1]) if found else None
+
+
+def first_match(views: list[str]) -> tuple[str, str, int] | None:
+    """The first (rule, matched text, index of the view it was found in), or None."""
+    for index, view in enumerate(views):
         for rule, pattern in PATTERNS:
             found = pattern.search(view)
             if found:
-                return rule, found.group(0)[:80]
+                return rule, found.group(0)[:80], index
     return None

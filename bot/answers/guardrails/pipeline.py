@@ -22,7 +22,7 @@ from bot.answers.guardrails.normalize import (
     views,
 )
 from bot.answers.guardrails.output import OutputPolicy, check_answer, limit_length, link_hosts
-from bot.answers.guardrails.patterns import match_patterns
+from bot.answers.guardrails.patterns import first_match
 from bot.answers.guardrails.semantic import ExemplarIndex, QueryEmbedder, Scores
 from bot.answers.guardrails.stream import StreamGuard, TokenSink
 from bot.answers.guardrails.texts import safe_text
@@ -36,6 +36,11 @@ _NAME_INSTRUCTION = re.compile(
 )
 # Below this many words a message's embedding says little about intent ("second question").
 SEMANTIC_MIN_WORDS = 4
+# Pattern rules no ordinary question trips (markup, an instruction in another language).
+FIRM_RULES = frozenset({"delimiter", "foreign_injection"})
+# A pattern is overruled when the message reads this much more like the ordinary exemplars
+# than like the attacks, and no sentence or payload of it reads like an attack at all.
+PATTERN_VETO_MARGIN = -0.03
 # The longest answer sent, per channel: six of the channel's own messages (a long answer is
 # split into parts where a reader pauses); what runs past it is a runaway, not an answer.
 DEFAULT_CHANNEL_LIMITS = {"telegram": 6 * 4096, "whatsapp": 6 * 1600, "web": 24_000}
@@ -126,10 +131,17 @@ class Guardrails:
             fields.append(("display_name", display_name))
         if display_name and _NAME_INSTRUCTION.search(fold(display_name)):
             return Verdict(Action.REFUSE, "display_name", 1.0, "input", "instruction in a name")
+        second_opinion: Verdict | None = None
         for name, value in fields:
-            found = match_patterns(views(value))
-            if found:
-                return Verdict(Action.REFUSE, found[0], 1.0, "input", f"{name}: {found[1]}")
+            found = first_match(views(value))
+            if found is None:
+                continue
+            rule, matched, view = found
+            verdict = Verdict(Action.REFUSE, rule, 1.0, "input", f"{name}: {matched}")
+            if name != "message" or view > 0 or rule in FIRM_RULES:
+                return verdict  # a name, a decoded payload or markup: no meaning can excuse it
+            second_opinion = verdict
+            break
         # One embedding of the message (shared with the knowledge search), more only for
         # hidden payloads and display names long enough to carry an instruction.
         semantic = [text, *decoded_payloads(text)]
@@ -147,6 +159,19 @@ class Guardrails:
         if len(text.split()) < SEMANTIC_MIN_WORDS and len(scores) == 1:
             attack = min(attack, 0.0)  # too few words to carry an instruction: meaning is noise
         handoff = scores[0].handoff if scores else 0.0
+        if second_opinion is not None:
+            # A pattern saw words of an attack. It stands unless the meaning of every reading
+            # of the message is clearly that of an ordinary question ("what are the new rules
+            # of the loyalty programme?", "how do I turn developer mode on?"): a margin
+            # relative to both exemplar sets, not a word list fitted to one business.
+            ordinary = (
+                len(text.split()) >= SEMANTIC_MIN_WORDS
+                and bool(scores)
+                and scores[0].attack <= PATTERN_VETO_MARGIN
+                and attack < 0.0
+            )
+            if not ordinary:
+                return second_opinion
         if attack >= self.config.attack_threshold and attack >= handoff:
             return Verdict(Action.REFUSE, "semantic_attack", attack, "input")
         policy = handoff_verdict(
@@ -162,7 +187,8 @@ class Guardrails:
             return policy
         if attack >= self.config.attack_threshold:
             return Verdict(Action.REFUSE, "semantic_attack", attack, "input")
-        return Verdict(Action.ALLOW, None, attack, "input")
+        overruled = f"pattern {second_opinion.rule} overruled" if second_opinion else None
+        return Verdict(Action.ALLOW, None, attack, "input", overruled)
 
     def output_policy(
         self,
