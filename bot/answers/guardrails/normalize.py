@@ -160,7 +160,8 @@ _OTHER_SCRIPT = re.compile(r"[^\W\d_a-zA-Z\u00c0-\u024f\u0400-\u04ff]")
 _SUSPECT = re.compile(
     r"instruct|rule|prompt|system|polic|guideline|filter|restrict|ignor|forget|disregard|"
     r"overrid|mode\b|admin|develop|role|pretend|imagine|obey|command|secret|hidden|reveal|"
-    r"confiden|jailbr|unlock|[<>\[\]{}#|`]|"
+    r"confiden|jailbr|unlock|[<>\[\]{}#|`]|told|instructed|from now|you are now|you're now|"
+    r"act as|role-?play|сказал|велел|велят|отныне|с этого момента|теперь ты|сыграй|играй|"
     r"инструкц|правил|промпт|систем|ограничен|фильтр|игнор|забуд|забыв|режим|админ|"
     r"разработ|роль|роли|притвор|представ|подчин|команд|секрет|скрыт|раскр|конфиденц|указани"
 )

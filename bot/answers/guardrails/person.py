@@ -8,8 +8,8 @@ person ("operator", "человека!") is a request by itself. Words are match
 Russian ones by stem, so "opertor", "специалистом" and "позавите" are read; a person word
 after a number ("обеды на 15 человек", "a table for 4 people") is a count, not a person.
 
-`person_request()` is 1.0 for a request, 0.5 when the message merely mentions a person or
-the bot (the semantic detector may then decide), 0.0 otherwise.
+`person_request()` is 1.0 for a request, 0.5 when the message merely names a person or the
+bot (the semantic detector may then decide), 0.0 otherwise ("anyone?", "tell me a story").
 """
 
 from __future__ import annotations
@@ -371,4 +371,5 @@ def _sentence_score(tokens: list[str], *, short: bool, complaint: bool) -> float
             return 1.0
         if any(j != i and abs(j - i) <= 2 for j in weak) and near(i, ("wish",)):
             return 1.0
-    return 0.5 if (persons or weak or bots) else 0.0
+    # A person or the bot named lets the semantic detector decide; "anyone?" alone does not.
+    return 0.5 if (persons or bots) else 0.0
