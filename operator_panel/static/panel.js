@@ -308,6 +308,7 @@
       if (state.openId !== id) return;
       state.hasMore = page.has_more;
       for (const message of page.items) addMessage(message);
+      await loadNotes(id);
       updateOlderState();
       scrollToBottom();
       markReadIfVisible();
@@ -734,9 +735,88 @@
       case "token":
         if (id === state.openId) streamToken(frame.message_id, frame.text);
         break;
+      case "note.created":
+        onNoteFrame(frame);
+        break;
       default:
         break;
     }
+  }
+
+  // --- private notes (issue #25): operators only, never sent ------------------------------
+
+  async function loadNotes(id) {
+    try {
+      const data = await api("GET", `/api/conversations/${id}/notes`);
+      if (state.openId !== id) return;
+      for (const note of data.items) addNote(note);
+    } catch (_) {
+      // the chat still works without its notes
+    }
+  }
+
+  function noteNode(note) {
+    const li = el("li", "msg note");
+    li.dataset.id = note.id;
+    li.dataset.author = "note";
+    // After the message it was written at (seq), before the next one.
+    li.dataset.seq = String(note.seq + 0.5);
+    li.setAttribute("data-testid", "note");
+    li.append(el("div", "bubble text", note.text));
+    const info = el("div", "info");
+    info.append(el("span", "who", `Private note · ${note.operator_name || "operator"}`));
+    info.append(el("span", "when", clockTime(note.created_at)));
+    info.append(el("span", "status", "not sent to the customer"));
+    li.append(info);
+    return li;
+  }
+
+  function addNote(note) {
+    if (note.conversation_id !== state.openId) return;
+    const list = $("messages");
+    if (list.querySelector(`li.note[data-id="${CSS.escape(note.id)}"]`)) return;
+    const seq = note.seq + 0.5;
+    let before = null;
+    for (const child of list.children) {
+      if (Number(child.dataset.seq) > seq && !child.classList.contains("draft")) {
+        before = child;
+        break;
+      }
+    }
+    list.insertBefore(noteNode(note), before);
+  }
+
+  function onNoteFrame(frame) {
+    if (!frame.note) return;
+    const stick = nearBottom();
+    addNote(frame.note);
+    if (stick) requestAnimationFrame(scrollToBottom);
+  }
+
+  async function sendNote() {
+    const box = $("note-text");
+    const text = box.value;
+    const id = state.openId;
+    if (!id || !text.trim()) return;
+    $("note-send").disabled = true;
+    $("chat-error").hidden = true;
+    try {
+      const note = await api("POST", `/api/conversations/${id}/notes`, { text });
+      box.value = "";
+      addNote(note);
+      scrollToBottom();
+    } catch (err) {
+      if (err.status !== 401) showChatError(`Note not saved: ${err.message}`);
+    } finally {
+      $("note-send").disabled = false;
+    }
+  }
+
+  function wireNotes() {
+    $("note-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      sendNote();
+    });
   }
 
   // --- prompt blocks -------------------------------------------------------------------
@@ -898,6 +978,7 @@
 
   async function boot() {
     wire();
+    wireNotes();
     try {
       const me = await api("GET", "/api/auth/me");
       state.csrf = me.csrf_token;
