@@ -80,8 +80,10 @@ async def test_an_operator_inserts_a_canned_reply_by_its_shortcut(
         await page.get_by_role("button", name="Sign in").click()
         await page.get_by_label("Shortcut").fill("returns")
         await page.get_by_label("Answer").fill(RETURNS)
-        await page.get_by_role("button", name="Save reply").click()
+        await page.get_by_role("button", name="Store reply").click()
         await expect(page.get_by_test_id("canned-item")).to_have_count(1, timeout=WAIT_MS)
+        await expect(page.get_by_test_id("canned-item")).to_contain_text("/returns")
+        await page.screenshot(path="/tmp/panel-canned-admin.png")
         await page.get_by_role("button", name="Sign out").click()
 
         customer = await customer_writes(app, "Greta Garbo", "Can I send it back?")
