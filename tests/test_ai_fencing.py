@@ -211,3 +211,26 @@ async def test_an_answer_stored_under_an_old_mode_version_is_never_sent(
     said, _ = await append_message(core=core, conversation=chat, author=Author.OPERATOR, text="Hi")
     await deliver_pending(core=core, conversation=chat)
     assert [o.message.id for o in output.sent] == [str(said.id)]
+
+
+async def test_a_conversation_stored_before_mode_versions_is_still_the_ais(
+    core: Core, output: RecordingOutput
+) -> None:
+    job = await ask(core, "legacy")
+    cid = PydanticObjectId(job.conversation_id)
+    # As a database written by an earlier release holds it: no mode_version at all.
+    await Conversation.get_pymongo_collection().update_one(
+        {"_id": cid}, {"$unset": {"mode_version": ""}}
+    )
+    chat = await Conversation.get(cid)
+    assert chat is not None and chat.mode_version == 0
+    answer, created = await append_fenced(
+        core=core, fence=AiFence.of(chat), conversation=chat, author=Author.AI, text="Hello!"
+    )
+    assert created
+    await deliver_pending(core=core, conversation=chat)
+    assert [o.message.id for o in output.sent] == [str(answer.id)]
+    await transition(core=core, conversation_id=cid, to=Mode.OPERATOR, actor="operator:x")
+    taken = await Conversation.get(cid)
+    assert taken is not None and taken.mode_version == 1
+    assert not await AiFence.of(chat).holds()
