@@ -8,19 +8,42 @@ delivers one stored message and reports its delivery status.
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
 
 from fastapi import APIRouter
 
-from bot.core.types import ChannelContext, DeliveryResult, OutboundMessage
+from bot.core.types import ChannelContext, DeliveryResult, DeliveryStatus, OutboundMessage
 from config import Settings
+
+NOTE_REFUSED = "refused: a private note is never sent to a customer"
+_Send = Callable[[Any, OutboundMessage], Awaitable[DeliveryResult]]
+
+
+def _refusing_notes(send: _Send) -> _Send:
+    """`send` that refuses operators' private notes before the channel's own code runs."""
+
+    @functools.wraps(send)
+    async def guarded(self: Any, outbound: OutboundMessage) -> DeliveryResult:
+        if outbound.message.private:
+            return DeliveryResult(DeliveryStatus.FAILED, error=NOTE_REFUSED)
+        return await send(self, outbound)
+
+    return guarded
 
 
 class ChannelAdapter(ABC):
     """Base of every channel: routes for inbound traffic and `send()` for outbound."""
 
     name: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every adapter's own `send` is wrapped: no channel can forget to refuse a note.
+        super().__init_subclass__(**kwargs)
+        if "send" in cls.__dict__:
+            setattr(cls, "send", _refusing_notes(cls.__dict__["send"]))  # noqa: B010
 
     def __init__(self, settings: Settings, context: ChannelContext) -> None:
         self.settings = settings

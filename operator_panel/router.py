@@ -7,7 +7,9 @@ from fastapi import APIRouter
 from config import Settings
 from operator_panel.api import build_api_router
 from operator_panel.auth import build_auth_router
+from operator_panel.canned_api import build_canned_router
 from operator_panel.data_rights import build_data_rights_router
+from operator_panel.notes_api import build_notes_router
 from operator_panel.pages import build_pages_router
 from operator_panel.ws import build_ws_router
 
@@ -18,6 +20,8 @@ def build_router(settings: Settings) -> APIRouter:
     router.include_router(build_auth_router(settings))
     router.include_router(build_api_router())
     router.include_router(build_data_rights_router())
+    router.include_router(build_notes_router())
+    router.include_router(build_canned_router())
     router.include_router(build_ws_router(settings))
     router.include_router(build_pages_router())
     return router

@@ -34,6 +34,7 @@ from bot.answers.replies import Reply, ReplyFailed, ReplyUnavailable, TokenSink
 from bot.core.cleanup import conversation_scope
 from bot.core.conversations import append_message, latest_messages
 from bot.core.documents import Contact, Conversation, Message, PromptBlock, utcnow
+from bot.core.fencing import AiFence, Fenced, append_fenced
 from bot.core.i18n import detect_language, text_for
 from bot.core.metrics import GUARDRAIL_VERDICTS, REPLIES, REPLY_SECONDS
 from bot.core.modes import InvalidTransition, say_to_customer, transition
@@ -421,28 +422,30 @@ class ReplyWorker:
         if reply.guardrail:
             logger.warning("guardrail in {}: {}", conversation_id, reply.guardrail)
             REPLIES.labels("guardrail").inc()
-        fresh = await Conversation.get(conversation_id)
-        if fresh is None or fresh.mode is not Mode.AI:
+        try:
+            # Stored only while the chat is still the AI's, as it was when the job began.
+            _, created = await append_fenced(
+                core=self.core,
+                fence=AiFence.of(conversation),
+                conversation=conversation,
+                author=Author.AI,
+                text=reply.text,
+                external_id=f"reply:{conversation_id}:{context.answering_through_seq}",
+                sources=reply.sources,
+                message_id=message_id,
+                # What this answer answered, so a message it did not cover is never taken as done.
+                meta={
+                    **_answer_meta(reply, [v for v in verdicts if v.rule]),
+                    "answers": context.answering_seqs,
+                },
+            )
+        except Fenced:
             REPLIES.labels("superseded").inc()
             return
-        _, created = await append_message(
-            core=self.core,
-            conversation=fresh,
-            author=Author.AI,
-            text=reply.text,
-            external_id=f"reply:{conversation_id}:{context.answering_through_seq}",
-            sources=reply.sources,
-            message_id=message_id,
-            # What this answer answered, so a message it did not cover is never taken as done.
-            meta={
-                **_answer_meta(reply, [v for v in verdicts if v.rule]),
-                "answers": context.answering_seqs,
-            },
-        )
         await Conversation.get_pymongo_collection().update_one(
             {"_id": conversation_id}, {"$max": {"answered_seq": context.answering_through_seq}}
         )
-        await deliver_pending(core=self.core, conversation=fresh)
+        await deliver_pending(core=self.core, conversation=conversation)
         REPLY_SECONDS.observe(time.perf_counter() - started)
         REPLIES.labels("answered" if created else "duplicate").inc()
         if reply.handoff_reason and created:
@@ -455,6 +458,7 @@ class ReplyWorker:
                     actor="ai",
                     reason=reply.handoff_reason,
                     notify=False,
+                    fence=conversation.mode_version,
                 )
 
     @staticmethod
@@ -528,6 +532,7 @@ class ReplyWorker:
                 actor="system",
                 reason=reason[:200],
                 notify=False,
+                fence=conversation.mode_version,
             )
         await self.core.redis.delete(_attempts_key(str(conversation.id)))
         REPLIES.labels("dead").inc()
@@ -627,12 +632,14 @@ class ReplyWorker:
             await self._hand_off(conversation, language, "ai_failed", reason=reason)
             return
         assert conversation.id is not None
-        await say_to_customer(
-            core=self.core,
-            conversation=conversation,
-            text=text_for("ai_unavailable", language),
-            kind="ai_failed",
-        )
+        with contextlib.suppress(Fenced):
+            await say_to_customer(
+                core=self.core,
+                conversation=conversation,
+                text=text_for("ai_unavailable", language),
+                kind="ai_failed",
+                fence=AiFence.of(conversation),
+            )
         await Conversation.get_pymongo_collection().update_one(
             {"_id": conversation.id}, {"$max": {"answered_seq": conversation.last_customer_seq}}
         )
@@ -647,13 +654,17 @@ class ReplyWorker:
         meta: dict[str, Any] | None = None,
     ) -> None:
         assert conversation.id is not None
-        await say_to_customer(
-            core=self.core,
-            conversation=conversation,
-            text=text_for(notice, language),
-            kind=notice,
-            meta=meta,
-        )
+        try:
+            await say_to_customer(
+                core=self.core,
+                conversation=conversation,
+                text=text_for(notice, language),
+                kind=notice,
+                meta=meta,
+                fence=AiFence.of(conversation),
+            )
+        except Fenced:
+            return  # an operator has the chat already
         with contextlib.suppress(InvalidTransition):
             await transition(
                 core=self.core,
@@ -662,4 +673,5 @@ class ReplyWorker:
                 actor="system",
                 reason=reason,
                 notify=False,
+                fence=conversation.mode_version,
             )

@@ -28,7 +28,15 @@ from redis.exceptions import RedisError
 
 from bot.core import inbound_claims
 from bot.core.cleanup import conversation_scope
-from bot.core.documents import AuditEntry, Contact, Conversation, Message, ModeChange, utcnow
+from bot.core.documents import (
+    AuditEntry,
+    Contact,
+    Conversation,
+    Message,
+    ModeChange,
+    Note,
+    utcnow,
+)
 from bot.core.runtime import Core
 from bot.core.types import Mode
 from config import with_installation_secrets
@@ -267,6 +275,7 @@ async def _delete_conversations(core: Core, ids: list[PydanticObjectId]) -> Eras
     # conversation to find and erase again, never messages nobody can reach.
     messages = await _delete_many(Message, within)
     changes = await _delete_many(ModeChange, within)
+    await _delete_many(Note, within)  # operators' notes about these chats go with them
     conversations = await _delete_many(Conversation, {"_id": {"$in": ids}})
     for conversation_id in ids:
         # Sockets and streams of these chats in this process let go of them.

@@ -62,6 +62,8 @@ class Conversation(Document):
     external_chat_id: str
     contact_id: PydanticObjectId
     mode: Mode = Mode.AI
+    # Bumped by every mode change: the AI's messages are fenced on it (bot.core.fencing).
+    mode_version: int = 0
     assignee_id: PydanticObjectId | None = None
     # Messages and mode changes share this sequence; the counter is bumped atomically.
     last_seq: int = 0
@@ -218,12 +220,55 @@ class AuditEntry(Document):
         indexes = [IndexModel([("created_at", DESCENDING)])]
 
 
+class Note(Document):
+    """One private note of an operator on a conversation (see bot.core.notes): never sent."""
+
+    conversation_id: PydanticObjectId
+    operator_id: PydanticObjectId | None = None
+    operator_name: str | None = None
+    text: str
+    # The conversation's last seq when the note was written: where it sits in the chat.
+    after_seq: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+
+    class Settings:
+        name = "notes"
+        indexes = [IndexModel([("conversation_id", ASCENDING), ("created_at", ASCENDING)])]
+
+    def view(self) -> MessageView:
+        """The note in the Message shape, marked private (no channel sends it)."""
+        return MessageView(
+            id=str(self.id),
+            conversation_id=str(self.conversation_id),
+            seq=self.after_seq,
+            author=Author.OPERATOR,
+            text=self.text,
+            created_at=self.created_at,
+            status=DeliveryStatus.RECEIVED,
+            private=True,
+        )
+
+
+class CannedReply(Document):
+    """A saved answer operators insert by its shortcut (`/returns`); see bot.core.canned."""
+
+    shortcut: str  # lower case, without the slash
+    text: str  # may hold {customer_name} and {operator_name}
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    class Settings:
+        name = "canned_replies"
+        indexes = [IndexModel([("shortcut", ASCENDING)], unique=True, name="shortcut_unique")]
+
+
 DOCUMENT_MODELS: list[type[Document]] = [
     AuditEntry,
+    CannedReply,
     Contact,
     Conversation,
     Message,
     ModeChange,
+    Note,
     Operator,
     PromptBlock,
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 from beanie import PydanticObjectId
@@ -11,6 +12,7 @@ from bot.core.cleanup import conversation_scope
 from bot.core.conversations import append_message
 from bot.core.documents import Contact, Conversation, ModeChange, utcnow
 from bot.core.events import MODE_CHANGED
+from bot.core.fencing import AiFence, append_fenced, ordered_sends, version_filter
 from bot.core.i18n import text_for
 from bot.core.metrics import MODE_CHANGES
 from bot.core.outbox import deliver_pending
@@ -61,16 +63,21 @@ async def transition(
     reason: str | None = None,
     assignee_id: PydanticObjectId | None = None,
     notify: bool = True,
+    fence: int | None = None,
 ) -> Conversation:
     """Move a conversation to `to`, record who and why, tell the customer, publish the event.
 
     Compare-and-set on the current mode, so two operators taking one chat cannot both win.
     Moving to the mode it is already in is a no-op that returns the conversation.
+    With `fence` (a `mode_version` read earlier), only a conversation still at that version
+    moves: the AI's own hand-off never undoes an operator's take-over that came meanwhile.
     """
     conversation = await Conversation.get(conversation_id)
     if conversation is None:
         raise LookupError(f"conversation {conversation_id} does not exist")
     current = conversation.mode
+    if fence is not None and conversation.mode_version != fence:
+        raise InvalidTransition(current, to)
     if current == to and (to is not Mode.OPERATOR or conversation.assignee_id == assignee_id):
         return conversation
     if current != to and to not in ALLOWED[current]:
@@ -85,11 +92,17 @@ async def transition(
     if to is Mode.AI:
         # Everything the customer said while a human had the chat counts as answered.
         changes["answered_seq"] = conversation.last_customer_seq
-    raw = await Conversation.get_pymongo_collection().find_one_and_update(
-        {"_id": conversation_id, "mode": current.value},
-        {"$set": changes, "$inc": {"last_seq": 1}},
-        return_document=ReturnDocument.AFTER,
-    )
+    where: dict[str, Any] = {"_id": conversation_id, "mode": current.value}
+    if fence is not None:
+        where["mode_version"] = version_filter(fence)
+    # Leaving the AI waits for an AI message being sent right now (the send lock): once this
+    # returns, nothing the AI said can still go out (bot.core.fencing).
+    async with ordered_sends(core, conversation_id) if current is Mode.AI else nullcontext():
+        raw = await Conversation.get_pymongo_collection().find_one_and_update(
+            where,
+            {"$set": changes, "$inc": {"last_seq": 1, "mode_version": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
     if raw is None:
         fresh = await Conversation.get(conversation_id)
         raise InvalidTransition(fresh.mode if fresh else current, to)
@@ -134,13 +147,28 @@ async def say_to_customer(
     text: str,
     kind: str,
     meta: dict[str, Any] | None = None,
+    fence: AiFence | None = None,
 ) -> None:
-    """Store a system message for the customer (with `meta` for operators) and send it."""
-    await append_message(
-        core=core,
-        conversation=conversation,
-        author=Author.SYSTEM,
-        text=text,
-        meta={"kind": kind, **(meta or {})},
-    )
+    """Store a system message for the customer (with `meta` for operators) and send it.
+
+    With `fence` (said on the AI's behalf) only while the chat is still the AI's: else
+    `Fenced` and nothing is stored or sent.
+    """
+    if fence is not None:
+        await append_fenced(
+            core=core,
+            fence=fence,
+            conversation=conversation,
+            author=Author.SYSTEM,
+            text=text,
+            meta={"kind": kind, **(meta or {})},
+        )
+    else:
+        await append_message(
+            core=core,
+            conversation=conversation,
+            author=Author.SYSTEM,
+            text=text,
+            meta={"kind": kind, **(meta or {})},
+        )
     await deliver_pending(core=core, conversation=conversation)

@@ -11,6 +11,7 @@ from pymongo import ReturnDocument
 
 from bot.core.conversations import set_message_status
 from bot.core.documents import Contact, Conversation, Message, utcnow
+from bot.core.fencing import WITHHELD, may_send, ordered_sends
 from bot.core.metrics import OUTBOUND_MESSAGES
 from bot.core.processes import process_is_gone, process_name
 from bot.core.types import Author, DeliveryStatus, OutboundMessage
@@ -97,7 +98,17 @@ async def deliver_pending(
     """Send the conversation's pending outbound messages in order; returns how many were sent.
 
     `steal_from`: a dead claimant whose claims are taken over (see `sweep_outbox`).
+    One sender at a time per conversation, so they reach the customer in seq order (an AI
+    answer that passed its fence never lands after the operator's first words).
     """
+    assert conversation.id is not None
+    async with ordered_sends(core, conversation.id):
+        return await _deliver_in_order(core=core, conversation=conversation, steal_from=steal_from)
+
+
+async def _deliver_in_order(
+    *, core: Core, conversation: Conversation, steal_from: str | None
+) -> int:
     assert conversation.id is not None
     output = core.output(conversation.channel)
     if output is None:
@@ -119,6 +130,12 @@ async def deliver_pending(
     sent = 0
     for message in pending:
         if not await _claim(message, steal_from=steal_from):
+            continue
+        if not await may_send(message):
+            # Stored while the chat was the AI's; an operator has it now (bot.core.fencing).
+            await set_message_status(
+                core=core, message=message, status=DeliveryStatus.FAILED, error=WITHHELD
+            )
             continue
         if blocked:
             # The user blocked us (e.g. Telegram's "kicked"): sending would only fail.

@@ -100,6 +100,16 @@ class MessageView(BaseModel):
     client_id: str | None = None
     sources: list[Source] = Field(default_factory=list)
     attachments: list[Attachment] = Field(default_factory=list)
+    # An operators' private note (bot.core.notes): shown in the panel, refused by every
+    # channel. Left out of the wire shape unless set.
+    private: bool = False
+
+    @model_serializer(mode="wrap")
+    def _without_private_flag(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if not data.get("private"):
+            data.pop("private", None)
+        return data
 
 
 class InboundMessage(BaseModel):

@@ -146,6 +146,7 @@
     $("nav-blocks").setAttribute("aria-current", blocks ? "page" : "false");
     if (blocks) {
       loadBlocks();
+      loadCannedAdmin();
       return;
     }
     const match = hash.match(/^#\/chats\/([0-9a-f]{24})$/);
@@ -308,6 +309,7 @@
       if (state.openId !== id) return;
       state.hasMore = page.has_more;
       for (const message of page.items) addMessage(message);
+      await loadNotes(id);
       updateOlderState();
       scrollToBottom();
       markReadIfVisible();
@@ -734,9 +736,261 @@
       case "token":
         if (id === state.openId) streamToken(frame.message_id, frame.text);
         break;
+      case "note.created":
+        onNoteFrame(frame);
+        break;
       default:
         break;
     }
+  }
+
+  // --- private notes (issue #25): operators only, never sent ------------------------------
+
+  async function loadNotes(id) {
+    try {
+      const data = await api("GET", `/api/conversations/${id}/notes`);
+      if (state.openId !== id) return;
+      for (const note of data.items) addNote(note);
+    } catch (_) {
+      // the chat still works without its notes
+    }
+  }
+
+  function noteNode(note) {
+    const li = el("li", "msg note");
+    li.dataset.id = note.id;
+    li.dataset.author = "note";
+    // After the message it was written at (seq), before the next one.
+    li.dataset.seq = String(note.seq + 0.5);
+    li.setAttribute("data-testid", "note");
+    li.append(el("div", "bubble text", note.text));
+    const info = el("div", "info");
+    info.append(el("span", "who", `Private note · ${note.operator_name || "operator"}`));
+    info.append(el("span", "when", clockTime(note.created_at)));
+    info.append(el("span", "status", "not sent to the customer"));
+    li.append(info);
+    return li;
+  }
+
+  function addNote(note) {
+    if (note.conversation_id !== state.openId) return;
+    const list = $("messages");
+    if (list.querySelector(`li.note[data-id="${CSS.escape(note.id)}"]`)) return;
+    const seq = note.seq + 0.5;
+    let before = null;
+    for (const child of list.children) {
+      if (Number(child.dataset.seq) > seq && !child.classList.contains("draft")) {
+        before = child;
+        break;
+      }
+    }
+    list.insertBefore(noteNode(note), before);
+  }
+
+  function onNoteFrame(frame) {
+    if (!frame.note) return;
+    const stick = nearBottom();
+    addNote(frame.note);
+    if (stick) requestAnimationFrame(scrollToBottom);
+  }
+
+  async function sendNote() {
+    const box = $("note-text");
+    const text = box.value;
+    const id = state.openId;
+    if (!id || !text.trim()) return;
+    $("note-send").disabled = true;
+    $("chat-error").hidden = true;
+    try {
+      const note = await api("POST", `/api/conversations/${id}/notes`, { text });
+      box.value = "";
+      addNote(note);
+      scrollToBottom();
+    } catch (err) {
+      if (err.status !== 401) showChatError(`Note not saved: ${err.message}`);
+    } finally {
+      $("note-send").disabled = false;
+    }
+  }
+
+  function wireNotes() {
+    $("note-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      sendNote();
+    });
+  }
+
+  // --- canned replies (issue #25): "/" in the reply box, and the admins' list -------------
+
+  const canned = { forId: null, items: [], shown: [], selected: 0, editing: null };
+
+  async function cannedItems() {
+    const id = state.openId;
+    if (canned.forId !== id) {
+      const data = await api("GET", `/api/canned-replies?conversation_id=${encodeURIComponent(id)}`);
+      canned.items = data.items;
+      canned.forId = id;
+    }
+    return canned.items;
+  }
+
+  // The "/word" right before the caret, if the operator is typing a shortcut.
+  function cannedQuery() {
+    const box = $("reply");
+    const upto = box.value.slice(0, box.selectionStart);
+    const match = upto.match(/(^|\s)\/([a-z0-9_-]*)$/i);
+    return match ? { word: match[2].toLowerCase(), start: upto.length - match[2].length - 1 } : null;
+  }
+
+  function hideCannedMenu() {
+    $("canned-menu").hidden = true;
+    $("canned-menu").replaceChildren();
+    canned.shown = [];
+  }
+
+  function renderCannedMenu() {
+    const menu = $("canned-menu");
+    menu.replaceChildren();
+    canned.shown.forEach((item, index) => {
+      const li = el("li");
+      li.setAttribute("role", "option");
+      li.setAttribute("data-testid", "canned-option");
+      li.setAttribute("aria-selected", index === canned.selected ? "true" : "false");
+      li.append(el("span", "shortcut", `/${item.shortcut}`));
+      li.append(el("span", "preview", item.filled || item.text));
+      li.addEventListener("mousedown", (event) => {
+        event.preventDefault(); // keep the focus in the reply box
+        insertCanned(item);
+      });
+      menu.append(li);
+    });
+    menu.hidden = canned.shown.length === 0;
+  }
+
+  async function onReplyInputCanned() {
+    const query = cannedQuery();
+    if (!query || !state.openId) {
+      hideCannedMenu();
+      return;
+    }
+    let items;
+    try {
+      items = await cannedItems();
+    } catch (_) {
+      hideCannedMenu();
+      return;
+    }
+    const again = cannedQuery(); // the operator may have typed on meanwhile
+    if (!again) return hideCannedMenu();
+    canned.shown = items.filter((item) => item.shortcut.startsWith(again.word)).slice(0, 8);
+    canned.selected = 0;
+    renderCannedMenu();
+  }
+
+  function insertCanned(item) {
+    const box = $("reply");
+    const query = cannedQuery();
+    const text = item.filled || item.text;
+    if (query) {
+      const caret = box.selectionStart;
+      box.value = box.value.slice(0, query.start) + text + box.value.slice(caret);
+      const at = query.start + text.length;
+      box.setSelectionRange(at, at);
+    } else {
+      box.value += text;
+    }
+    hideCannedMenu();
+    box.focus();
+  }
+
+  // Runs before the reply box's own Enter-sends handler while the menu is open.
+  function onReplyKeydownCanned(event) {
+    if ($("canned-menu").hidden || !canned.shown.length) return;
+    const keys = ["ArrowDown", "ArrowUp", "Enter", "Tab", "Escape"];
+    if (!keys.includes(event.key) || event.isComposing) return;
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    if (event.key === "Escape") return hideCannedMenu();
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      const step = event.key === "ArrowDown" ? 1 : -1;
+      canned.selected = (canned.selected + step + canned.shown.length) % canned.shown.length;
+      return renderCannedMenu();
+    }
+    insertCanned(canned.shown[canned.selected]);
+  }
+
+  async function loadCannedAdmin() {
+    const admin = state.me && state.me.role === "admin";
+    $("canned-form").hidden = !admin;
+    let items = [];
+    try {
+      items = (await api("GET", "/api/canned-replies")).items;
+    } catch (_) {
+      // shown empty
+    }
+    canned.forId = null; // the composer reloads them too
+    const list = $("canned-list");
+    list.replaceChildren();
+    for (const item of items) {
+      const li = el("li");
+      li.setAttribute("data-testid", "canned-item");
+      li.append(el("span", "shortcut", `/${item.shortcut}`));
+      li.append(el("span", "text", item.text));
+      if (admin) {
+        const edit = el("button", null, "Edit");
+        edit.type = "button";
+        edit.addEventListener("click", () => editCanned(item));
+        const remove = el("button", "danger", "Delete");
+        remove.type = "button";
+        remove.addEventListener("click", () => deleteCanned(item));
+        li.append(edit, remove);
+      }
+      list.append(li);
+    }
+  }
+
+  function editCanned(item) {
+    canned.editing = item ? item.id : null;
+    $("canned-shortcut").value = item ? item.shortcut : "";
+    $("canned-text").value = item ? item.text : "";
+    $("canned-error").hidden = true;
+    $("canned-shortcut").focus();
+  }
+
+  async function saveCanned(event) {
+    event.preventDefault();
+    const body = { shortcut: $("canned-shortcut").value, text: $("canned-text").value };
+    $("canned-error").hidden = true;
+    try {
+      if (canned.editing) {
+        await api("PUT", `/api/canned-replies/${canned.editing}`, body);
+      } else {
+        await api("POST", "/api/canned-replies", body);
+      }
+      editCanned(null);
+      await loadCannedAdmin();
+    } catch (err) {
+      $("canned-error").textContent = err.message;
+      $("canned-error").hidden = false;
+    }
+  }
+
+  async function deleteCanned(item) {
+    try {
+      await api("DELETE", `/api/canned-replies/${item.id}`);
+    } catch (_) {
+      // the list shows what is stored
+    }
+    await loadCannedAdmin();
+  }
+
+  function wireCanned() {
+    const box = $("reply");
+    box.addEventListener("keydown", onReplyKeydownCanned, { capture: true });
+    box.addEventListener("input", onReplyInputCanned);
+    box.addEventListener("blur", () => setTimeout(hideCannedMenu, 150));
+    $("canned-form").addEventListener("submit", saveCanned);
+    $("canned-new").addEventListener("click", () => editCanned(null));
   }
 
   // --- prompt blocks -------------------------------------------------------------------
@@ -898,6 +1152,8 @@
 
   async function boot() {
     wire();
+    wireNotes();
+    wireCanned();
     try {
       const me = await api("GET", "/api/auth/me");
       state.csrf = me.csrf_token;

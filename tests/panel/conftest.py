@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from bot.answers.replies import NoModel
 from bot.core import inbound_claims
-from bot.core.documents import Contact, Conversation, Message, ModeChange, PromptBlock
+from bot.core.documents import Contact, Conversation, Message, ModeChange, Note, PromptBlock
 from bot.core.operators import create_operator
 from bot.server.embedded import Endpoints
 from config import Settings
@@ -67,7 +67,7 @@ async def shared_app(
 @pytest.fixture
 async def app(shared_app: LiveApp) -> LiveApp:
     """The module's app with no chats, prompt blocks, sessions or rate-limit counts left."""
-    for document in (Contact, Conversation, Message, ModeChange, PromptBlock):
+    for document in (Contact, Conversation, Message, ModeChange, Note, PromptBlock):
         await document.get_pymongo_collection().delete_many({})
     # Claims outlive a message only until it is erased; a wiped chat must not keep them.
     await Message.get_pymongo_collection().database[inbound_claims.COLLECTION].delete_many({})

@@ -1,0 +1,193 @@
+"""The AI never talks over a person: its messages are fenced on the conversation's mode.
+
+An AI answer takes an `AiFence` (the conversation's `mode_version` while it is in AI mode)
+when its job starts. Every mode change bumps the version (`bot.core.modes.transition`), and
+an operator's reply or take-over is a mode change. The fence is checked where it matters:
+
+- storing: the message's seq is reserved by one conditional update on the conversation
+  (mode `ai` and the fence's version), and read back after the insert; a take-over that
+  came in between deletes the message before anyone is told of it;
+- sending: just before the channel's `send()` the outbox checks the fence again (the
+  version is kept on the message); a message that fails it is marked failed, never sent;
+- ordering: a conversation's outbound messages leave one at a time (a short Redis lock),
+  so an AI answer that passed its check reaches the customer before the "operator joined"
+  notice or the operator's first reply, never after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from beanie import PydanticObjectId
+from loguru import logger
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+from redis.exceptions import RedisError
+
+from bot.core.conversations import publish_created
+from bot.core.documents import Conversation, Message, utcnow
+from bot.core.types import Author, DeliveryStatus, Mode, Source
+
+if TYPE_CHECKING:
+    from bot.core.runtime import Core
+
+# Where a fenced message keeps the version it was stored under (operators never see it).
+FENCE_META = "ai_fence"
+WITHHELD = "not sent: an operator took the chat before it went out"
+# A conversation's sends are serialized by this lock; a holder that died frees it after
+# SEND_LOCK_TTL_MS, and a sender waits at most SEND_LOCK_WAIT_S before going on unordered.
+SEND_LOCK_TTL_MS = 15_000
+SEND_LOCK_WAIT_S = 5.0
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+class Fenced(Exception):
+    """The conversation left the AI (or changed hands) since the fence was taken."""
+
+
+def version_filter(version: int) -> Any:
+    """A query on `mode_version`; conversations stored before it existed count as 0."""
+    return {"$in": [0, None]} if version == 0 else version
+
+
+@dataclass(frozen=True, slots=True)
+class AiFence:
+    """The AI's right to speak in one conversation, as of one mode version."""
+
+    conversation_id: PydanticObjectId
+    version: int
+
+    @classmethod
+    def of(cls, conversation: Conversation) -> AiFence:
+        """The fence of a conversation as read now (its mode is the caller's to check)."""
+        assert conversation.id is not None
+        return cls(conversation.id, conversation.mode_version)
+
+    def query(self) -> dict[str, Any]:
+        """The conversation while the fence holds."""
+        return {
+            "_id": self.conversation_id,
+            "mode": Mode.AI.value,
+            "mode_version": version_filter(self.version),
+        }
+
+    async def holds(self) -> bool:
+        """True while the conversation is still the AI's at this version."""
+        found = await Conversation.get_pymongo_collection().find_one(
+            self.query(), projection={"_id": 1}
+        )
+        return found is not None
+
+
+async def _reserve_seq(fence: AiFence, at: datetime) -> int:
+    """The next seq of the conversation, only while the fence holds (one atomic update)."""
+    raw = await Conversation.get_pymongo_collection().find_one_and_update(
+        fence.query(),
+        [
+            {
+                "$set": {
+                    "last_seq": {"$add": ["$last_seq", 1]},
+                    "last_message_at": {"$max": ["$last_message_at", at]},
+                }
+            }
+        ],
+        projection={"last_seq": 1},
+        return_document=ReturnDocument.AFTER,
+    )
+    if raw is None:
+        raise Fenced(f"conversation {fence.conversation_id} is no longer the AI's")
+    return int(raw["last_seq"])
+
+
+async def append_fenced(
+    *,
+    core: Core,
+    fence: AiFence,
+    conversation: Conversation,
+    author: Author,
+    text: str,
+    external_id: str | None = None,
+    sources: list[Source] | None = None,
+    meta: dict[str, Any] | None = None,
+    message_id: PydanticObjectId | None = None,
+) -> tuple[Message, bool]:
+    """Store an AI-side message and publish it, only while the fence holds; else `Fenced`.
+
+    Returns the message and whether it is new (a known `external_id` is the stored one).
+    """
+    now = utcnow()
+    seq = await _reserve_seq(fence, now)
+    message = Message(
+        id=message_id,
+        conversation_id=fence.conversation_id,
+        seq=seq,
+        author=author,
+        text=text,
+        channel=conversation.channel,
+        external_id=external_id or f"sb:{uuid.uuid4().hex}",
+        status=DeliveryStatus.PENDING,
+        sources=sources or [],
+        meta={**(meta or {}), FENCE_META: fence.version},
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        await message.insert()
+    except DuplicateKeyError:
+        existing = await Message.find_one(
+            {"channel": conversation.channel, "external_id": message.external_id}
+        )
+        if existing is None:
+            raise
+        return existing, False
+    if not await fence.holds():
+        # A take-over landed between the seq and the insert: nobody has heard of this
+        # message yet, and nobody will.
+        await Message.get_pymongo_collection().delete_one({"_id": message.id})
+        raise Fenced(f"conversation {fence.conversation_id} was taken while storing")
+    await publish_created(core, message)
+    return message, True
+
+
+async def may_send(message: Message) -> bool:
+    """False for a fenced message whose conversation has left the AI since it was stored."""
+    version = message.meta.get(FENCE_META)
+    if not isinstance(version, int):
+        return True
+    return await AiFence(message.conversation_id, version).holds()
+
+
+@contextlib.asynccontextmanager
+async def ordered_sends(core: Core, conversation_id: PydanticObjectId) -> AsyncIterator[None]:
+    """Hold the conversation's send lock (best effort: without Redis, sends go unordered)."""
+    key = f"sb:lock:send:{conversation_id}"
+    token = uuid.uuid4().hex
+    held = False
+    deadline = time.monotonic() + SEND_LOCK_WAIT_S
+    try:
+        while True:
+            if await core.redis.set(key, token, nx=True, px=SEND_LOCK_TTL_MS):
+                held = True
+                break
+            if time.monotonic() > deadline:
+                logger.warning("send lock of {} still held; sending unordered", conversation_id)
+                break
+            await asyncio.sleep(0.01)
+    except RedisError as exc:
+        logger.warning("send lock of {} unavailable ({}); sending unordered", conversation_id, exc)
+    try:
+        yield
+    finally:
+        if held:
+            with contextlib.suppress(RedisError):
+                await core.redis.eval(_RELEASE, 1, key, token)
