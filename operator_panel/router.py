@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from config import Settings
+from operator_panel.analytics import build_analytics_router
 from operator_panel.api import build_api_router
 from operator_panel.auth import build_auth_router
 from operator_panel.data_rights import build_data_rights_router
@@ -19,5 +20,7 @@ def build_router(settings: Settings) -> APIRouter:
     router.include_router(build_api_router())
     router.include_router(build_data_rights_router())
     router.include_router(build_ws_router(settings))
+    # Before the pages: its own assets under /panel/ win over the catch-all asset route.
+    router.include_router(build_analytics_router())
     router.include_router(build_pages_router())
     return router
