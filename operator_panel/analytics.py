@@ -10,10 +10,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel, Field
 
 from bot.core import analytics
 from bot.core.documents import Operator, utcnow
-from operator_panel.auth import current_operator
+from operator_panel.auth import PanelSession, current_operator, require_csrf
 from operator_panel.pages import SECURITY_HEADERS, STATIC_DIR
 
 DEFAULT_DAYS = 30
@@ -31,6 +32,20 @@ async def require_admin_reader(
 
 
 AdminReader = Annotated[Operator, Depends(require_admin_reader)]
+Writer = Annotated[PanelSession, Depends(require_csrf)]
+
+
+class FeedbackRequest(BaseModel):
+    verdict: str = Field(pattern="^(wrong|incomplete|outdated|inappropriate)$")
+    note: str = Field(default="", max_length=2000)
+
+
+class FeedbackView(BaseModel):
+    message_id: str
+    verdict: str
+    note: str
+    operator_id: str
+    created_at: datetime
 
 
 def _moment(value: str, *, end: bool) -> datetime:
@@ -118,6 +133,28 @@ def build_analytics_router() -> APIRouter:
         channel: Annotated[str | None, Query(max_length=32)] = None,
     ) -> Response:
         return _csv_response(await compute(start, end, channel))
+
+    @router.post(
+        "/api/messages/{message_id}/feedback", response_model=FeedbackView, status_code=201
+    )
+    async def feedback(message_id: str, body: FeedbackRequest, session: Writer) -> FeedbackView:
+        assert session.operator.id is not None
+        try:
+            entry = await analytics.add_feedback(
+                message_id=message_id,
+                operator_id=session.operator.id,
+                verdict=body.verdict,
+                note=body.note.strip(),
+            )
+        except analytics.NotAnAnswer:
+            raise HTTPException(404, "no such AI answer") from None
+        return FeedbackView(
+            message_id=message_id,
+            verdict=entry["verdict"],
+            note=entry["note"],
+            operator_id=str(entry["operator_id"]),
+            created_at=entry["created_at"],
+        )
 
     for name, media_type in ASSETS.items():
         router.add_api_route(

@@ -12,6 +12,7 @@ nothing here is on the message path). Definitions, over conversations *created* 
   (first response) and to the close (resolution); median and p90 by linear interpolation.
 - knowledge gaps: customer questions an AI answer marked `meta.abstained` (the knowledge
   base had nothing) answered, grouped by their lower-cased, trimmed text.
+- answer feedback: operators' marks on AI answers (`meta.feedback`), given in the period.
 """
 
 from __future__ import annotations
@@ -22,10 +23,16 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.core.documents import Conversation, Message, ModeChange
+from beanie import PydanticObjectId
+from bson.errors import InvalidId
+
+from bot.core.documents import Conversation, Message, ModeChange, utcnow
+from bot.core.types import Author
 
 DURABLE_DAYS = 7
 GAPS_LIMIT = 20
+FEEDBACK_LIMIT = 50
+FEEDBACK_VERDICTS = ("wrong", "incomplete", "outdated", "inappropriate")
 GAP_EXAMPLES = 3
 # The categories of a hand-off, in the order the page shows them.
 HANDOFF_REASONS = (
@@ -109,6 +116,17 @@ class KnowledgeGap:
 
 
 @dataclass(slots=True)
+class FeedbackItem:
+    message_id: str
+    conversation_id: str
+    verdict: str
+    note: str
+    operator_id: str
+    created_at: str
+    answer: str
+
+
+@dataclass(slots=True)
 class Summary:
     start: str
     end: str
@@ -127,6 +145,8 @@ class Summary:
     resolution: Timing
     csat: dict[str, Any] | None
     knowledge_gaps: list[KnowledgeGap] = field(default_factory=list)
+    feedback_by_verdict: dict[str, int] = field(default_factory=dict)
+    feedback: list[FeedbackItem] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -396,7 +416,77 @@ async def summary(*, start: datetime, end: datetime, channel: str | None, now: d
         # No CSAT is recorded on conversations yet (issue #25 item 7).
         csat=None,
         knowledge_gaps=gaps,
+        **await _feedback(start=start, end=end, channel=channel),
     )
+
+
+class NotAnAnswer(LookupError):
+    """No AI answer has this id."""
+
+
+async def add_feedback(
+    *, message_id: str, operator_id: PydanticObjectId, verdict: str, note: str
+) -> dict[str, Any]:
+    """An operator's mark on an AI answer (wrong, incomplete, outdated, inappropriate)."""
+    if verdict not in FEEDBACK_VERDICTS:
+        raise ValueError(f"verdict must be one of {', '.join(FEEDBACK_VERDICTS)}")
+    try:
+        oid = PydanticObjectId(message_id)
+    except (InvalidId, TypeError):
+        raise NotAnAnswer(message_id) from None
+    entry = {
+        "verdict": verdict,
+        "note": note,
+        "operator_id": operator_id,
+        "created_at": utcnow(),
+    }
+    done = await Message.get_pymongo_collection().update_one(
+        {"_id": oid, "author": Author.AI.value}, {"$push": {"meta.feedback": entry}}
+    )
+    if done.matched_count == 0:
+        raise NotAnAnswer(message_id)
+    return entry
+
+
+async def _feedback(*, start: datetime, end: datetime, channel: str | None) -> dict[str, Any]:
+    match: dict[str, Any] = {"author": Author.AI.value, "meta.feedback": {"$exists": True}}
+    if channel:
+        match["channel"] = channel
+    in_period = {"meta.feedback.created_at": {"$gte": start, "$lt": end}}
+    cursor = await Message.get_pymongo_collection().aggregate(
+        [
+            {"$match": match},
+            {"$unwind": "$meta.feedback"},
+            {"$match": in_period},
+            {"$sort": {"meta.feedback.created_at": -1}},
+            {
+                "$facet": {
+                    "counts": [{"$group": {"_id": "$meta.feedback.verdict", "n": {"$sum": 1}}}],
+                    "items": [{"$limit": FEEDBACK_LIMIT}],
+                }
+            },
+        ]
+    )
+    facets: dict[str, Any] = (await cursor.to_list())[0]
+    by_verdict = dict.fromkeys(FEEDBACK_VERDICTS, 0)
+    for row in facets["counts"]:
+        if row["_id"] in by_verdict:
+            by_verdict[row["_id"]] = row["n"]
+    items = []
+    for row in facets["items"]:
+        mark = row["meta"]["feedback"]
+        items.append(
+            FeedbackItem(
+                message_id=str(row["_id"]),
+                conversation_id=str(row["conversation_id"]),
+                verdict=mark["verdict"],
+                note=mark.get("note", ""),
+                operator_id=str(mark.get("operator_id", "")),
+                created_at=mark["created_at"].isoformat(),
+                answer=row.get("text", ""),
+            )
+        )
+    return {"feedback_by_verdict": by_verdict, "feedback": items}
 
 
 def summary_rows(found: Summary) -> list[tuple[str, str, str]]:
@@ -433,4 +523,6 @@ def summary_rows(found: Summary) -> list[tuple[str, str, str]]:
         rows.append((label, "p90_s", text(timing.p90_s)))
     for gap in found.knowledge_gaps:
         rows.append(("knowledge_gaps", gap.question, str(gap.count)))
+    for verdict, count in found.feedback_by_verdict.items():
+        rows.append(("answer_feedback", verdict, str(count)))
     return rows

@@ -86,6 +86,11 @@
         el("ol", { id: "analytics-gaps", class: "analytics-gaps" }),
         el("p", { id: "analytics-gaps-empty", class: "muted", text: "No gaps in this period.", hidden: "" }),
       ]),
+      el("section", { class: "analytics-card" }, [
+        el("h3", { text: "Operators' feedback on AI answers" }),
+        el("p", { id: "analytics-feedback-counts", class: "muted" }),
+        el("ol", { id: "analytics-feedback", class: "analytics-gaps" }),
+      ]),
     ]);
     $("app-view").appendChild(page);
     $("analytics-form").addEventListener("submit", (event) => {
@@ -241,6 +246,26 @@
       ),
     );
     $("analytics-gaps-empty").hidden = data.knowledge_gaps.length > 0;
+    const counts = Object.entries(data.feedback_by_verdict || {});
+    $("analytics-feedback-counts").textContent = counts.length
+      ? counts.map(([verdict, n]) => `${verdict}: ${n}`).join(" · ")
+      : "";
+    $("analytics-feedback").replaceChildren(
+      ...(data.feedback || []).map((item) =>
+        el("li", { "data-testid": "feedback" }, [
+          el("span", { class: "feedback-verdict", text: item.verdict }),
+          el("span", { class: "feedback-note", text: item.note }),
+          el("ul", { class: "gap-examples" }, [
+            el("li", {}, [
+              el("a", {
+                href: `#/chats/${encodeURIComponent(item.conversation_id)}`,
+                text: item.answer,
+              }),
+            ]),
+          ]),
+        ]),
+      ),
+    );
   }
 
   function active() {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
+from bot.core.documents import Message
 from tests.panel.analytics_seed import XSS_QUESTION, seed
 from tests.panel.conftest import SignedIn
 from tests.support import LiveApp
@@ -90,3 +91,40 @@ async def test_a_bad_period_is_refused(app: LiveApp, admin: SignedIn) -> None:
     ):
         response = await admin.client.get("/api/analytics/summary", params=params)
         assert response.status_code == 422, params
+
+
+async def test_operators_mark_ai_answers_and_admins_see_the_marks(
+    app: LiveApp, admin: SignedIn, operator: SignedIn
+) -> None:
+    start = await seed(admin.operator_id)
+    answer = await Message.find_one({"text": "The fees are 2 %."})
+    question = await Message.find_one({"text": "What are the fees?"})
+    assert answer is not None and question is not None
+    path = f"/api/messages/{answer.id}/feedback"
+    mark = {"verdict": "outdated", "note": "Fees are 3 % since <b>May</b>"}
+    assert (await operator.client.post(path, json=mark)).status_code == 403  # no CSRF token
+    bad = await operator.post(path, {"verdict": "meh"})
+    assert bad.status_code == 422
+    not_ai = await operator.post(f"/api/messages/{question.id}/feedback", mark)
+    assert not_ai.status_code == 404
+    assert (await operator.post("/api/messages/nope/feedback", mark)).status_code == 404
+    done = await operator.post(path, mark)
+    assert done.status_code == 201, done.text
+    assert (await operator.post(path, {"verdict": "incomplete"})).status_code == 201
+
+    body = (
+        await admin.client.get("/api/analytics/summary", params={"from": start.isoformat()})
+    ).json()
+    assert body["feedback_by_verdict"] == {
+        "wrong": 0,
+        "incomplete": 1,
+        "outdated": 1,
+        "inappropriate": 0,
+    }
+    # Newest first (the order of two marks within one millisecond is not asserted).
+    older = next(f for f in body["feedback"] if f["verdict"] == "outdated")
+    assert len(body["feedback"]) == 2
+    assert older["note"] == mark["note"]
+    assert older["answer"] == "The fees are 2 %."
+    assert older["operator_id"] == operator.operator_id
+    assert older["conversation_id"] == str(answer.conversation_id)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Browser, expect
 
-from bot.core.documents import Operator
+from bot.core.analytics import add_feedback
+from bot.core.documents import Message, Operator
 from tests.panel.analytics_seed import XSS_QUESTION, seed
 from tests.panel.conftest import ADMIN, OPERATOR
 from tests.support import LiveApp
@@ -20,6 +21,11 @@ async def test_an_admin_sees_the_seeded_figures(app: LiveApp, browser: Browser) 
     found = await Operator.find_one({"email": ADMIN[0]})
     assert found is not None
     start = await seed(str(found.id))
+    answer = await Message.find_one({"text": "The fees are 2 %."})
+    assert answer is not None and found.id is not None
+    await add_feedback(
+        message_id=str(answer.id), operator_id=found.id, verdict="outdated", note=XSS_QUESTION
+    )
     context = await browser.new_context(viewport={"width": 1280, "height": 1000})
     page = await context.new_page()
     errors: list[str] = []
@@ -56,6 +62,9 @@ async def test_an_admin_sees_the_seeded_figures(app: LiveApp, browser: Browser) 
         await expect(gaps).to_have_text(
             ["how do i pay by crypto", XSS_QUESTION.lower().rstrip("?"), "where is the office"]
         )
+        marks = page.get_by_test_id("feedback")
+        await expect(marks.locator(".feedback-verdict")).to_have_text(["outdated"])
+        await expect(marks.locator(".feedback-note")).to_have_text([XSS_QUESTION])
         # The customer's markup is text, never HTML.
         assert await page.locator("#analytics-page img").count() == 0
         href = await page.locator("#analytics-csv").get_attribute("href")
