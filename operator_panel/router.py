@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from config import Settings
+from operator_panel.analytics import build_analytics_router
 from operator_panel.api import build_api_router
 from operator_panel.auth import build_auth_router
 from operator_panel.canned_api import build_canned_router
@@ -23,5 +24,7 @@ def build_router(settings: Settings) -> APIRouter:
     router.include_router(build_notes_router())
     router.include_router(build_canned_router())
     router.include_router(build_ws_router(settings))
+    # Before the pages: its own assets under /panel/ win over the catch-all asset route.
+    router.include_router(build_analytics_router())
     router.include_router(build_pages_router())
     return router

@@ -170,4 +170,7 @@ class AgentReplies:
             sources=[Source(title=t, source=s) for t, s in notes.sources],
             tool_calls=list(notes.tool_calls),
             handoff_reason=notes.handoff_reason,
+            # It searched the knowledge base and found nothing it could cite.
+            abstained=not notes.sources
+            and any(c.name == "search_knowledge_base" for c in notes.tool_calls),
         )

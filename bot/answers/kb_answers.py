@@ -133,7 +133,7 @@ class KnowledgeAnswers:
         if not passages:
             text = texts["unknown"]
             await on_token(text)
-            return Reply(text=text)
+            return Reply(text=text, abstained=True)
         note = language_note(passages, context.language)
         body = [note or texts["intro"]]
         for hit in passages:

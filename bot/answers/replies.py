@@ -24,6 +24,8 @@ class Reply:
     handoff_reason: str | None = None
     # Set when a guardrail replaced the answer (the reason, for operators).
     guardrail: str | None = None
+    # True when the knowledge base had nothing for the question (a knowledge gap, analytics).
+    abstained: bool = False
 
 
 class ReplyUnavailable(Exception):

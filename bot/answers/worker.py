@@ -112,6 +112,8 @@ def _answer_meta(reply: Reply, verdicts: list[Verdict]) -> dict[str, Any]:
         meta["guardrails"] = [v.as_meta() for v in verdicts]
     if reply.guardrail:
         meta.update(kind="guardrail", reason=reply.guardrail)
+    elif reply.abstained:
+        meta["abstained"] = True  # a knowledge gap, counted on the analytics page
     return meta
 
 

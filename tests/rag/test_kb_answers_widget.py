@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from beanie import PydanticObjectId
 
 from bot.answers.kb_answers import KnowledgeAnswers
 from bot.answers.knowledge import RagKnowledge
+from bot.core import analytics
+from bot.core.documents import Message, utcnow
 from config import Settings
 from rag import KnowledgeBase
 from tests.support import LiveApp, live_app, new_session, widget_socket
@@ -49,6 +53,8 @@ async def test_english_question_gets_the_paragraph_that_answers_it(app: LiveApp)
     assert 0.7 <= sources[0]["score"] <= 1.0  # the confidence operators see
     assert "Delivery times and shipping costs" not in text  # named once: in sources
     assert "operator" in text  # the offer of a person
+    stored = await Message.get(PydanticObjectId(str(reply["id"])))
+    assert stored is not None and "abstained" not in stored.meta
 
 
 async def test_the_demo_pages_return_question_gets_the_30_day_rule(app: LiveApp) -> None:
@@ -61,6 +67,16 @@ async def test_the_capital_of_peru_is_not_answered_from_the_shop_pages(app: Live
     reply = await answer(app, "What is the capital of Peru?", "en")
     assert reply["sources"] == []
     assert "couldn't find an answer" in str(reply["text"])
+    # Marked as a knowledge gap, which the admins' analytics list with the question.
+    stored = await Message.get(PydanticObjectId(str(reply["id"])))
+    assert stored is not None and stored.meta.get("abstained") is True
+    now = utcnow()
+    found = await analytics.summary(
+        start=now - timedelta(hours=1), end=now + timedelta(hours=1), channel=None, now=now
+    )
+    assert [(g.question, g.count) for g in found.knowledge_gaps] == [
+        ("what is the capital of peru", 1)
+    ]
 
 
 async def test_russian_question_finds_the_english_policy(app: LiveApp) -> None:
