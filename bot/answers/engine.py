@@ -15,6 +15,7 @@ from loguru import logger
 from bot.answers.guardrails import GuardrailConfig, Guardrails, embedder_for
 from bot.answers.knowledge import KnowledgeSearch, RagKnowledge
 from bot.answers.replies import ReplyGenerator
+from bot.core.prompt_blocks import load_enabled
 from bot.core.runtime import Core
 from config import Settings
 from config.settings import SettingsError
@@ -106,7 +107,7 @@ async def warm_up(core: Core, engine: Engine) -> None:
     and both of the knowledge base's), the vector store, the prompt blocks, the model client's
     connection and request path."""
     parts: list[tuple[str, Callable[[], Awaitable[object]]]] = [
-        ("prompt blocks", core.prompts.enabled),
+        ("prompt blocks", load_enabled),  # the query path only: the cache stays cold
     ]
     if engine.guardrails is not None:
         parts.append(("guardrail embedder", engine.guardrails.warm_up))
