@@ -71,7 +71,8 @@ class CachedEmbedder:
         return np.stack([self.cache[t] for t in texts])
 
 
-async def main(rounds: int) -> None:
+async def main(rounds: int) -> tuple[list[float], list[float]]:
+    """Print the report; return the per-message seconds (floor, added by the guardrails)."""
     settings = Settings(_env_file=None, allowed_link_domains="shop.example")
     embedder = CachedEmbedder(E5QueryEmbedder())
     guardrails = Guardrails(GuardrailConfig.from_settings(settings), embedder)
@@ -128,6 +129,7 @@ async def main(rounds: int) -> None:
         f"median {statistics.median(suspicious) * 1000:.1f} ms"
     )
     print(f"target p99 <= 10 ms: {'met' if ms(added, 99) <= 10 else 'NOT met'}")
+    return floor, added
 
 
 if __name__ == "__main__":

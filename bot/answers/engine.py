@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
 from langchain_core.tools import BaseTool
+from loguru import logger
 
 from bot.answers.guardrails import GuardrailConfig, Guardrails, embedder_for
 from bot.answers.knowledge import KnowledgeSearch, RagKnowledge
 from bot.answers.replies import ReplyGenerator
+from bot.core.prompt_blocks import load_enabled
 from bot.core.runtime import Core
 from config import Settings
 from config.settings import SettingsError
@@ -85,9 +89,53 @@ async def running_engine(
             guardrails = Guardrails(
                 GuardrailConfig.from_settings(core.settings), embedder_for(knowledge)
             )
-            # The embedding model loads now, not while the first customer waits.
-            await guardrails.warm_up()
-            yield Engine(replier=replier, knowledge=knowledge, guardrails=guardrails)
+            engine = Engine(replier=replier, knowledge=knowledge, guardrails=guardrails)
+            # Every lazy part loads now, not while the first customer waits.
+            await warm_up(core, engine)
+            yield engine
         finally:
             if own_knowledge is not None:
                 own_knowledge.close()
+
+
+# Each part of the warm-up gets this long; one that fails or hangs is left for first use.
+WARM_UP_TIMEOUT_S = 120.0
+
+
+async def warm_up(core: Core, engine: Engine) -> None:
+    """Load what the first answer would otherwise load: the embedding models (the guardrails'
+    and both of the knowledge base's), the vector store, the prompt blocks, the model client's
+    connection and request path."""
+    parts: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+        ("prompt blocks", load_enabled),  # the query path only: the cache stays cold
+    ]
+    if engine.guardrails is not None:
+        parts.append(("guardrail embedder", engine.guardrails.warm_up))
+    if isinstance(engine.knowledge, RagKnowledge):
+        parts.append(("knowledge base", engine.knowledge.base))
+        parts.append(("knowledge search", lambda: _warm_knowledge(engine.knowledge)))
+    replier_warm_up = getattr(engine.replier, "warm_up", None)
+    if callable(replier_warm_up):
+        parts.append(("model client", replier_warm_up))
+    for name, part in parts:
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(WARM_UP_TIMEOUT_S):
+                await part()
+        except Exception as exc:  # warming is an optimisation: never a reason not to start
+            logger.warning("warm-up of {} failed ({}); it loads on first use", name, exc)
+        else:
+            logger.debug("warmed {} in {:.0f} ms", name, (time.perf_counter() - started) * 1000)
+
+
+async def _warm_knowledge(knowledge: KnowledgeSearch) -> None:
+    """Both query embedders and, when there is anything to find, one search."""
+    assert isinstance(knowledge, RagKnowledge)
+    kb = await knowledge.base()
+
+    def embed() -> None:
+        kb.query_vector("warm-up")
+        kb.second_query_vector("warm-up")
+
+    await asyncio.to_thread(embed)
+    await knowledge.search("warm-up", k=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 import uuid
 from dataclasses import asdict, replace
@@ -18,6 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from bot.answers.bursts import BurstWatch
 from bot.answers.engine import Engine
 from bot.answers.guardrails import (
     Action,
@@ -45,6 +47,11 @@ from bot.core.runtime import Core
 from bot.core.types import Author, ConversationEvent, Mode
 
 HISTORY_LIMIT = 30
+# An answer is started over at most this often for a growing burst; then it is stored and
+# what came after it gets an answer of its own (a customer who keeps writing is answered).
+MAX_RESTARTS = 5
+# A restart reads until the message that grew the burst shows (10 ms apart), at most this often.
+RESTART_READ_TRIES = 50
 # Unanswered customer messages older than the history window read for one answer, at most.
 OPEN_LIMIT = 500
 # Live workers poll every half second; one silent this long is dead and its jobs are taken.
@@ -138,6 +145,10 @@ def _secret_texts(blocks: list[PromptBlock]) -> list[str]:
 
 class Superseded(Exception):
     """The conversation left AI mode while its answer was being prepared."""
+
+
+class BurstGrew(Exception):
+    """The customer wrote again before the answer was stored: it is dropped, not sent."""
 
 
 def consumer_name() -> str:
@@ -318,24 +329,39 @@ class ReplyWorker:
             await asyncio.sleep(0.05)
 
     async def _answer(self, conversation_id: PydanticObjectId, job: ReplyJob) -> None:
+        """Answer at once; if the customer adds to the burst before the answer is stored,
+        drop it (nothing of it is stored or sent) and answer the whole burst."""
         debounce = self.core.settings.reply_debounce_ms / 1000
         if debounce:
             conversation = await Conversation.get(conversation_id)
             if conversation is None or not self._needs_answer(conversation, job):
                 await self._skip(conversation)
                 return
-            await asyncio.sleep(debounce)  # let the rest of a burst arrive
+            await asyncio.sleep(debounce)  # let the rest of a burst arrive (opt-in)
+        # Listening before the first read: a message stored after it is either read or heard.
+        watch = BurstWatch(self.core.bus, str(conversation_id))
+        try:
+            for restart in itertools.count():
+                if restart >= MAX_RESTARTS:
+                    watch.disarm()  # a customer who keeps writing still gets an answer
+                if not await self._answer_burst(conversation_id, job, watch, restart=restart):
+                    return
+                REPLIES.labels("restarted").inc()
+        finally:
+            await watch.close()
+
+    async def _answer_burst(
+        self, conversation_id: PydanticObjectId, job: ReplyJob, watch: BurstWatch, *, restart: int
+    ) -> bool:
+        """One try at answering what is unanswered; True when the burst grew before it was
+        stored (and nothing of it was), so the caller tries again over the whole burst."""
         started = time.perf_counter()
-        # Everything the answer needs, in one round of reads.
-        conversation, contact, history, blocks = await asyncio.gather(
-            Conversation.get(conversation_id),
-            self._contact(job),
-            latest_messages(conversation_id, limit=HISTORY_LIMIT),
-            self.core.prompts.enabled(),
+        conversation, contact, history, blocks = await self._read_burst(
+            conversation_id, job, newest=watch.newest if restart else 0
         )
         if conversation is None or not self._needs_answer(conversation, job):
             await self._skip(conversation)
-            return
+            return False
         if history and history[0].seq > conversation.answered_seq + 1:
             # A burst longer than the window (an outage's backlog): its older messages are
             # this answer's too, or they would count as answered unseen.
@@ -343,10 +369,11 @@ class ReplyWorker:
         if contact is None or contact.id != conversation.contact_id:
             contact = await Contact.get(conversation.contact_id)
         settings = self.core.settings
-        attempts = await self._count_attempt(conversation)
-        if attempts > settings.reply_max_attempts:
-            await self._park(conversation, contact, attempts - 1)
-            return
+        if not restart:  # a restart over a grown burst is the same try, not another one
+            attempts = await self._count_attempt(conversation)
+            if attempts > settings.reply_max_attempts:
+                await self._park(conversation, contact, attempts - 1)
+                return False
         language = contact.language if contact else None
         # The input stage runs before the search and the model: an attack reaches neither.
         verdict = await self.guardrails.check_input(
@@ -373,7 +400,7 @@ class ReplyWorker:
                 reason=verdict.reason or "hand-off policy",
                 meta={"guardrails": [verdict.as_meta()]},
             )
-            return
+            return False
         context = await build_model_context(
             conversation=conversation,
             contact=contact,
@@ -385,10 +412,14 @@ class ReplyWorker:
             timezone=settings.timezone,
             business_hours=settings.business_hours,
         )
+        if restart < MAX_RESTARTS:
+            watch.arm(context.answering_through_seq)
         message_id = PydanticObjectId()
         self._show_typing(conversation)
         language = language or context.language
         try:
+            if watch.grew:
+                raise BurstGrew()
             if verdict.action is Action.REFUSE:
                 reply = Reply(text=refusal(language), guardrail=verdict.reason)
             else:
@@ -406,20 +437,36 @@ class ReplyWorker:
                     policy,
                     language,
                     [m.text for m in history if m.author is Author.CUSTOMER and m.text],
+                    watch,
                 )
                 verdicts += checked
+        except BurstGrew:
+            await self._retract(job.conversation_id, message_id)
+            return True
         except Superseded:
             REPLIES.labels("superseded").inc()
-            return
+            return False
         except ReplyUnavailable:
             REPLIES.labels("no_model").inc()
             await self._hand_off(conversation, language, "no_model", reason="no chat model")
-            return
+            return False
         except ReplyFailed as exc:
+            if watch.grew:  # the failure of an answer the burst made stale: answer it all
+                await self._retract(job.conversation_id, message_id)
+                return True
             logger.warning("AI reply failed for {}: {}", conversation_id, exc)
             REPLIES.labels("fallback").inc()
             await self._fall_back(conversation, language, reason=str(exc)[:200])
-            return
+            return False
+        fresh = await Conversation.get(conversation_id)
+        if fresh is None or fresh.mode is not Mode.AI:
+            REPLIES.labels("superseded").inc()
+            return False
+        if watch.grew or (restart < MAX_RESTARTS and await self._stored_after(fresh, context)):
+            await self._retract(job.conversation_id, message_id)
+            return True
+        # Stored from here on: what arrives now is numbered after it and answered next.
+        watch.disarm()
         _count(verdicts)
         if reply.guardrail:
             logger.warning("guardrail in {}: {}", conversation_id, reply.guardrail)
@@ -429,7 +476,7 @@ class ReplyWorker:
             _, created = await append_fenced(
                 core=self.core,
                 fence=AiFence.of(conversation),
-                conversation=conversation,
+                conversation=fresh,
                 author=Author.AI,
                 text=reply.text,
                 external_id=f"reply:{conversation_id}:{context.answering_through_seq}",
@@ -443,7 +490,7 @@ class ReplyWorker:
             )
         except Fenced:
             REPLIES.labels("superseded").inc()
-            return
+            return False
         await Conversation.get_pymongo_collection().update_one(
             {"_id": conversation_id}, {"$max": {"answered_seq": context.answering_through_seq}}
         )
@@ -462,6 +509,53 @@ class ReplyWorker:
                     notify=False,
                     fence=conversation.mode_version,
                 )
+        return False
+
+    async def _read_burst(
+        self, conversation_id: PydanticObjectId, job: ReplyJob, *, newest: int
+    ) -> tuple[Conversation | None, Contact | None, list[Message], list[PromptBlock]]:
+        """Everything an answer needs, in one round of reads; on a restart, once the message
+        that grew the burst (`newest`) can be read."""
+        for _ in range(RESTART_READ_TRIES):
+            conversation, contact, history, blocks = await asyncio.gather(
+                Conversation.get(conversation_id),
+                self._contact(job),
+                latest_messages(conversation_id, limit=HISTORY_LIMIT),
+                self.core.prompts.enabled(),
+            )
+            if not newest or any(m.seq >= newest for m in history):
+                break
+            await asyncio.sleep(0.01)
+        return conversation, contact, history, blocks
+
+    @staticmethod
+    async def _stored_after(conversation: Conversation, context: ModelContext) -> bool:
+        """A customer message stored after the ones this answer covers (events can be lost).
+
+        The counter moves before its message is stored; only a stored message counts (one
+        still being stored is numbered before this answer and answered after it)."""
+        if conversation.last_customer_seq <= context.answering_through_seq:
+            return False
+        newer = await Message.find_one(
+            {
+                "conversation_id": conversation.id,
+                "author": Author.CUSTOMER.value,
+                "seq": {"$gt": context.answering_through_seq},
+            }
+        )
+        return newer is not None
+
+    async def _retract(self, conversation_id: str, message_id: PydanticObjectId) -> None:
+        """Tell the widget and the panel that the draft streamed under `message_id` is
+        superseded: the AI is typing the answer to the whole burst instead."""
+        with contextlib.suppress(RedisError):
+            await self.core.bus.publish(
+                ConversationEvent(
+                    type="typing",
+                    conversation_id=conversation_id,
+                    data={"author": Author.AI.value, "supersedes": str(message_id)},
+                )
+            )
 
     @staticmethod
     async def _unanswered_before(conversation: Conversation, seq: int) -> list[Message]:
@@ -572,10 +666,11 @@ class ReplyWorker:
         policy: OutputPolicy,
         language: str | None,
         originals: list[str],
+        watch: BurstWatch,
     ) -> tuple[Reply, list[Verdict]]:
         """The model's answer through the output stage: streamed only once checked."""
         guard = self.guardrails.stream(self._token_sink(conversation_id, message_id), policy)
-        reply = await self._generate(conversation_id, context, guard)
+        reply = await self._generate(conversation_id, context, guard, watch)
         outcome = await self.guardrails.check_output(
             reply.text, policy, language=language, stream=guard
         )
@@ -605,9 +700,10 @@ class ReplyWorker:
         return on_token
 
     async def _generate(
-        self, conversation_id: str, context: ModelContext, sink: TokenSink
+        self, conversation_id: str, context: ModelContext, sink: TokenSink, watch: BurstWatch
     ) -> Reply:
-        """Run the model in a task that a mode change (through the cleanup hooks) cancels."""
+        """Run the model in a task that a mode change (through the cleanup hooks) or a
+        message that grows the burst cancels."""
         task = asyncio.create_task(self.engine.replier.generate(context, on_token=sink))
         scope = conversation_scope(conversation_id)
         hook_name = f"reply:{id(task)}"
@@ -616,14 +712,18 @@ class ReplyWorker:
             task.cancel()
 
         self.core.state.register(scope, hook_name, cancel)
+        watch.on_grow(cancel)
         try:
             return await task
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if task.cancelled() and not (current and current.cancelling()):
+                if watch.grew:
+                    raise BurstGrew() from None
                 raise Superseded() from None
             raise
         finally:
+            watch.on_grow(None)
             self.core.state.discard(scope, hook_name)
 
     async def _fall_back(

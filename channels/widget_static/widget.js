@@ -1025,9 +1025,23 @@ button { font: inherit; color: inherit; }
       // A reply that arrives under another id (a fallback notice, an operator) means the
       // half-streamed answer was abandoned: drop it rather than leave it hanging.
       if (live && m.author !== "ai" && state.streaming.size) state.streaming.clear();
+      // A stored AI answer under another id: any other draft was dropped by the server.
+      if (live && m.author === "ai") dropDrafts(m.id);
       if (live && state.typingAuthor) hideTyping();
       if (live && isNew && !state.open) setUnread(state.unread + 1);
     }
+  }
+
+  // Forget streamed drafts other than `keep` (none kept when null): never stored or sent.
+  function dropDrafts(keep) {
+    let dropped = false;
+    for (const id of Array.from(state.streaming.keys())) {
+      if (id !== keep) {
+        state.streaming.delete(id);
+        dropped = true;
+      }
+    }
+    if (dropped) scheduleRender();
   }
 
   function onFrame(frame) {
@@ -1069,6 +1083,9 @@ button { font: inherit; color: inherit; }
         if (!id || state.messages.has(id) || typeof frame.text !== "string") break;
         let s = state.streaming.get(id);
         if (!s) {
+          // One answer streams at a time: a draft under another id was dropped by the
+          // server (the customer wrote again before it was sent), so it goes.
+          dropDrafts(id);
           s = { id, author: frame.author || "ai", text: "", created_at: new Date().toISOString(), order: ++state.order };
           state.streaming.set(id, s);
         }
@@ -1078,6 +1095,9 @@ button { font: inherit; color: inherit; }
         break;
       }
       case "typing": {
+        // The AI starting (again) on an answer means a half-streamed draft is superseded:
+        // the customer added to their message, and the answer to all of it is on its way.
+        if (frame.author === "ai") dropDrafts(null);
         if (frame.author === "ai" || frame.author === "operator") showTyping(frame.author);
         break;
       }
