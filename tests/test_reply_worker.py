@@ -242,14 +242,14 @@ async def test_a_message_that_arrives_as_the_answer_is_stored_gets_its_own_answe
     import bot.answers.worker as worker_module
 
     late: list[MessageView] = []
-    real_append = worker_module.append_message
+    real_append = worker_module.append_fenced
 
     async def append_with_a_late_question(**kwargs: object) -> tuple[Message, bool]:
         if kwargs["author"] is Author.AI and not late:
             late.append(await say(core, "Also, can I pay by card?"))
         return await real_append(**kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(worker_module, "append_message", append_with_a_late_question)
+    monkeypatch.setattr(worker_module, "append_fenced", append_with_a_late_question)
     async with running_worker(core, engine):
         first = await say(core, "My kettle arrived broken, the lid " * 20 + "what can I do?")
         cid = first.conversation_id
