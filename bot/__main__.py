@@ -258,10 +258,13 @@ def cmd_eval_kb(args: argparse.Namespace) -> int:
             # knowledge base is not touched.
             async with running_core(load_settings(), configure_logging=False) as core:
                 with tempfile.TemporaryDirectory(prefix="switchboard-eval-") as tmp:
-                    settings = core.settings.model_copy(update={
-                        "data_dir": Path(tmp), "weaviate_url": None,
-                        "mongodb_db": f"{core.settings.mongodb_db}_eval_{uuid.uuid4().hex[:8]}",
-                    })
+                    settings = core.settings.model_copy(
+                        update={
+                            "data_dir": Path(tmp),
+                            "weaviate_url": None,
+                            "mongodb_db": f"{core.settings.mongodb_db}_eval_{uuid.uuid4().hex[:8]}",
+                        }
+                    )
                     kb = await asyncio.to_thread(KnowledgeBase.open, settings)
                     try:
                         return await run_on(kb)

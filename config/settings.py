@@ -123,6 +123,8 @@ class Settings(BaseSettings):
     # Webhooks and widget messages are answered once appended to a Redis stream (AOF) and
     # stored behind it; off, they are stored before the answer (slower, no Redis needed).
     ingest_stream: bool = True
+    # Whether `serve` also stores what it appended (`python -m bot worker` always does).
+    ingest_consumer: bool = True
     # How long an update id / MessageSid / client_id is remembered at the append (dedup).
     ingest_dedup_ttl_s: int = Field(default=86_400, ge=60)
     # Connections of one process's Redis pool (commands, pub/sub, rate limits, the worker).

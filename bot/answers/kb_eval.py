@@ -95,7 +95,7 @@ class EvalReport:
         lines.append(row("all", self.outcomes))
         lines.append(
             f"\nexpected document among the first two cited: {self.hit2:.3f} "
-            f"(cross-language {self.cross_hit2:.3f}); uncovered answered \"I don't know\": "
+            f'(cross-language {self.cross_hit2:.3f}); uncovered answered "I don\'t know": '
             f"{self.abstain:.3f}; answerable wrongly refused: {self.refused:.3f}"
         )
         misses = [o for o in self.outcomes if (o.question.doc is None) == o.answered]
@@ -123,8 +123,10 @@ def load_questions(path: Path) -> list[Question]:
             item = json.loads(line)
             text = item["q"]
             doc = item.get("doc")
-            if not isinstance(text, str) or not text.strip() or not (
-                doc is None or isinstance(doc, str)
+            if (
+                not isinstance(text, str)
+                or not text.strip()
+                or not (doc is None or isinstance(doc, str))
             ):
                 raise TypeError("q must be text and doc text or null")
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -150,7 +152,10 @@ async def answer_sources(
         language=question.lang,
         answering_through_seq=1,
         agent=AgentContext(
-            conversation_id="eval", contact_id="eval", channel="eval", external_user_id="eval",
+            conversation_id="eval",
+            contact_id="eval",
+            channel="eval",
+            external_user_id="eval",
             language=question.lang,
         ),
     )

@@ -73,16 +73,14 @@ class CoreChannelContext:
         if self._ingest is None:
             self._ingest = IngestStream(core.redis)
         try:
-            entry_id = await asyncio.wait_for(
-                self._ingest.append(
+            async with asyncio.timeout(APPEND_TIMEOUT_S):
+                entry_id = await self._ingest.append(
                     channel=channel,
                     key=key,
                     chat=chat,
                     payload=payload,
                     dedup_ttl_s=core.settings.ingest_dedup_ttl_s,
-                ),
-                timeout=APPEND_TIMEOUT_S,
-            )
+                )
         except (RedisError, OSError, TimeoutError) as exc:
             # Whether it was appended is unknown: storing it now is safe (dedup keeps one).
             logger.warning("ingest append failed ({}); storing {} update at once", exc, channel)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +29,7 @@ from loguru import logger
 from prometheus_client import Counter, Gauge
 from pymongo.errors import PyMongoError
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from bot.core.inbound_claims import InboundBusy
 from bot.core.processes import process_is_gone, process_name
@@ -56,6 +57,11 @@ MAX_IN_FLIGHT = 256
 PREV_WAIT_S = 1.0
 RETRY_S = 0.2
 MAX_RETRY_S = 5.0
+# While this process's webhooks append (an append in the last PRESSURE_S), its consumer
+# stores one entry at a time with a pause after each: answering providers comes first, the
+# storing catches up when the burst is over (the entries wait durably in the stream).
+PRESSURE_S = 0.05
+PRESSURE_PAUSE_S = 0.05
 # A payload that fails this often for a reason other than storage is dead-lettered.
 MAX_FAILURES = 5
 APPEND_TIMEOUT_S = 3.0
@@ -82,6 +88,13 @@ return id
 """
 
 Processor = Callable[[bytes], Awaitable[None]]
+
+_last_append = [0.0]  # monotonic time of this process's latest append
+
+
+def under_pressure() -> bool:
+    """True while this process's channels are appending (a burst of webhooks)."""
+    return time.monotonic() - _last_append[0] < PRESSURE_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,18 +133,66 @@ class IngestStream:
         self._redis = redis
         self.stream = stream
         self.group = group
-        self._append = redis.register_script(_APPEND)
+        self._script = redis.register_script(_APPEND)
+        self._queued: list[tuple[list[Any], asyncio.Future[Any]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def append(
         self, *, channel: str, key: str, chat: str, payload: bytes, dedup_ttl_s: int
     ) -> str | None:
-        """Append one raw update; None when this delivery was appended before (a duplicate)."""
+        """Append one raw update; None when this delivery was appended before (a duplicate).
+
+        Appends made while others are on their way go together in one pipeline: one round
+        trip (and one AOF fsync) for a burst instead of one per update.
+        """
         chat_key = f"{channel}:{chat}"
-        result = await self._append(
-            keys=[f"{SEEN_PREFIX}{channel}:{key}", self.stream, f"{LAST_PREFIX}{chat_key}"],
-            args=[dedup_ttl_s, channel, chat_key, payload, LAST_TTL_S],
-        )
+        keys = [f"{SEEN_PREFIX}{channel}:{key}", self.stream, f"{LAST_PREFIX}{chat_key}"]
+        args = [dedup_ttl_s, channel, chat_key, payload, LAST_TTL_S]
+        _last_append[0] = time.monotonic()
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queued.append(([*keys, *args], done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="ingest-append")
+        result = await done
         return None if result is None else _text(result)
+
+    async def _flush(self) -> None:
+        while self._queued:
+            batch, self._queued = self._queued, []
+            try:
+                results = await self._run_batch([call for call, _ in batch])
+            except BaseException as exc:
+                results = [exc] * len(batch)
+                if not isinstance(exc, Exception):
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(RedisError("the append was interrupted"))
+                    raise
+            for (_, done), result in zip(batch, results, strict=True):
+                if done.done():
+                    continue  # its request gave up (timeout, client gone)
+                if isinstance(result, BaseException):
+                    done.set_exception(result)
+                else:
+                    done.set_result(result)
+
+    async def _run_batch(self, calls: list[list[Any]]) -> list[Any]:
+        results = await self._pipeline(calls)
+        missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+        if missing:
+            # Redis restarted (scripts are not kept): load it, run the ones that did not run.
+            await self._redis.script_load(_APPEND)
+            again = await self._pipeline([calls[i] for i in missing])
+            for i, result in zip(missing, again, strict=True):
+                results[i] = result
+        return results
+
+    async def _pipeline(self, calls: list[list[Any]]) -> list[Any]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for call in calls:
+                pipe.evalsha(self._script.sha, 3, *call)
+            results: list[Any] = await pipe.execute(raise_on_error=False)
+        return results
 
     async def ensure_group(self) -> None:
         try:
@@ -255,6 +316,7 @@ class IngestConsumer:
         self.processors = dict(processors)
         self.name = name or process_name("ingest")
         self._slots = asyncio.Semaphore(concurrency)
+        self._yielding = asyncio.Lock()
         self._chains: dict[str, asyncio.Task[bool]] = {}
         self._in_flight: set[str] = set()
         self._tasks: set[asyncio.Task[bool]] = set()
@@ -336,7 +398,12 @@ class IngestConsumer:
                 self._hold_back()
                 return False
             async with self._slots:
-                return await self._process(entry)
+                if not under_pressure():
+                    return await self._process(entry)
+                async with self._yielding:
+                    stored = await self._process(entry)
+                    await asyncio.sleep(PRESSURE_PAUSE_S)
+                    return stored
         except RedisError as exc:
             logger.warning("ingest entry {} held back: {}", entry.id, exc)
             self._hold_back(storage=True)
