@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import hmac
 import signal
 from collections.abc import AsyncIterator, Callable
@@ -132,10 +131,6 @@ def create_app(
                 await stack.enter_async_context(running_ingest(core, channels))
             if with_worker:
                 await stack.enter_async_context(running_worker(core, engine))
-            # What start-up built lives as long as the process: out of the collector's sight,
-            # a full collection no longer walks it (pauses that every request would pay for).
-            gc.collect()
-            gc.freeze()
             logger.info("Switchboard is up ({} profile)", settings.app_env)
             if on_ready is not None:
                 on_ready(core.settings)
