@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -145,7 +146,8 @@ class IngestStream:
         Appends made while others are on their way go together in one pipeline: one round
         trip (and one AOF fsync) for a burst instead of one per update.
         """
-        chat_key = f"{channel}:{chat}"
+        # A chat id can be a phone number: key names carry only a digest of it.
+        chat_key = hashlib.sha256(f"{channel}:{chat}".encode()).hexdigest()[:24]
         keys = [f"{SEEN_PREFIX}{channel}:{key}", self.stream, f"{LAST_PREFIX}{chat_key}"]
         args = [dedup_ttl_s, channel, chat_key, payload, LAST_TTL_S]
         _last_append[0] = time.monotonic()
