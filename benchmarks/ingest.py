@@ -160,8 +160,9 @@ async def server(args: list[str], env: dict[str, str], ready_url: str) -> AsyncI
                     proc.kill()
 
 
-def serve_env(data_dir: Path, port: int, *, sync: bool) -> dict[str, str]:
+def serve_env(data_dir: Path, port: int, *, sync: bool, consumer: bool = True) -> dict[str, str]:
     return {
+        "INGEST_CONSUMER": "true" if consumer else "false",
         "APP_ENV": "dev",
         "DATA_DIR": str(data_dir),
         "PORT": str(port),
