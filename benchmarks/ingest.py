@@ -1,13 +1,16 @@
 """Telegram webhook ingest against a bare FastAPI endpoint on the same uvicorn, same run.
 
     uv run python benchmarks/ingest.py [--seconds 8] [--rate 500] [--sync] [--with-worker]
+                                       [--no-consumer]
 
 Two servers, each in its own process, started by this script:
 
 - ours: `python -m bot serve` on the embedded default (SecantusDB, Valkey with AOF), with a
   Telegram bot in webhook mode; `--no-worker` unless `--with-worker` (the reply worker would
   answer every message; the ingest consumer runs either way). `--sync` sets
-  INGEST_STREAM=false: every update is stored before the webhook answers (the old path).
+  INGEST_STREAM=false: every update is stored before the webhook answers (the old path);
+  `--no-consumer` sets INGEST_CONSUMER=false: serve only appends (storing would be a
+  worker's, elsewhere), which shows what the webhook itself costs.
 - bare: a FastAPI app with one `POST /webhooks/telegram` that reads the body and answers
   `{"ok": true}`, under `uvicorn.run` with the same options `serve` uses.
 
@@ -293,17 +296,27 @@ class Figures:
 
 
 async def measure_ours(
-    seconds: float, rate: float, *, sync: bool, with_worker: bool, first_id: int
+    seconds: float,
+    rate: float,
+    *,
+    sync: bool,
+    with_worker: bool,
+    first_id: int,
+    consumer: bool = True,
 ) -> Figures:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="switchboard-ingest-") as tmp:
         args = [sys.executable, "-m", "bot", "serve", "--port", str(port)]
         args.append("--worker" if with_worker else "--no-worker")
         base = f"http://127.0.0.1:{port}"
-        env = serve_env(Path(tmp) / "data", port, sync=sync)
+        env = serve_env(Path(tmp) / "data", port, sync=sync, consumer=consumer)
         async with server(args, env, f"{base}/health/ready"):
             # Warm up: the first requests open pools and load lazily imported parts.
             await open_loop(port, 100, 1, first_id)
+            if not consumer:  # nothing stores in this process: the webhook's own cost
+                latency = await open_loop(port, rate, seconds, first_id + 1000)
+                wrk_rate, errors = sustained(port, seconds, first_id + 10_000_000)
+                return Figures(latency, wrk_rate, errors)
             await wait_stored(base, 100, limit_s=60)
             started = time.perf_counter()
             latency = await open_loop(port, rate, seconds, first_id + 1000)
@@ -367,12 +380,22 @@ def _rows(ours: Figures, bare: Figures, rate: float) -> list[dict[str, Any]]:
 
 
 async def measure(
-    seconds: float = 8, rate: float = 500, *, sync: bool = False, with_worker: bool = False
+    seconds: float = 8,
+    rate: float = 500,
+    *,
+    sync: bool = False,
+    with_worker: bool = False,
+    consumer: bool = True,
 ) -> tuple[Figures, Figures]:
     first_id = int(time.time()) % 1000 * 100_000_000
     bare = await measure_bare(seconds, rate, first_id)
     ours = await measure_ours(
-        seconds, rate, sync=sync, with_worker=with_worker, first_id=first_id + 50_000_000
+        seconds,
+        rate,
+        sync=sync,
+        with_worker=with_worker,
+        first_id=first_id + 50_000_000,
+        consumer=consumer,
     )
     return ours, bare
 
@@ -391,13 +414,24 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=500)
     parser.add_argument("--sync", action="store_true", help="INGEST_STREAM=false (old path)")
     parser.add_argument("--with-worker", action="store_true", help="the reply worker in serve")
+    parser.add_argument(
+        "--no-consumer",
+        action="store_true",
+        help="INGEST_CONSUMER=false: serve only appends (a worker process would store)",
+    )
     parser.add_argument("--bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare:
         bare_main(args.bare)
         return
     ours, bare = asyncio.run(
-        measure(args.seconds, args.rate, sync=args.sync, with_worker=args.with_worker)
+        measure(
+            args.seconds,
+            args.rate,
+            sync=args.sync,
+            with_worker=args.with_worker,
+            consumer=not args.no_consumer,
+        )
     )
     for who, figures in (("ours", ours), ("bare", bare)):
         lat = figures.latency
