@@ -15,7 +15,13 @@ from typing import Any, ClassVar
 
 from fastapi import APIRouter
 
-from bot.core.types import ChannelContext, DeliveryResult, DeliveryStatus, OutboundMessage
+from bot.core.types import (
+    ChannelContext,
+    DeliveryResult,
+    DeliveryStatus,
+    InputRejected,
+    OutboundMessage,
+)
 from config import Settings
 
 NOTE_REFUSED = "refused: a private note is never sent to a customer"
@@ -56,6 +62,14 @@ class ChannelAdapter(ABC):
     @abstractmethod
     async def send(self, outbound: OutboundMessage) -> DeliveryResult:
         """Deliver one message to the customer; never raises for a provider's refusal."""
+
+    async def process_ingested(self, payload: bytes) -> None:
+        """Store one update this channel appended to the ingest stream (`context.accept`).
+
+        Runs in whichever process consumes the stream; raises `ValueError` (or
+        `InputRejected`) for a payload that can never be stored, anything else to be retried.
+        """
+        raise InputRejected(f"the {self.name} channel appends nothing to the ingest stream")
 
     async def startup(self, *, inbound: bool = True) -> None:  # noqa: B027 - optional hook
         """Open clients; with `inbound`, also start receiving (polling, webhook set-up).

@@ -81,6 +81,7 @@ from bot.core.types import (
     DeliveryResult,
     DeliveryStatus,
     InboundMessage,
+    IngestUnavailable,
     InputRejected,
     OutboundMessage,
     loads_bounded,
@@ -340,6 +341,19 @@ def normalize_callback(query: CallbackQuery) -> InboundMessage | None:
     )
 
 
+def chat_of(update: Update) -> str:
+    """The chat an update belongs to (its order is kept per chat); "" when it names none."""
+    if update.message is not None:
+        return str(update.message.chat.id)
+    if update.edited_message is not None:
+        return str(update.edited_message.chat.id)
+    if update.callback_query is not None and update.callback_query.message is not None:
+        return str(update.callback_query.message.chat.id)
+    if update.my_chat_member is not None:
+        return str(update.my_chat_member.chat.id)
+    return ""
+
+
 def private_chat_id(external_chat_id: str) -> int | None:
     """The numeric id of a private chat (users have positive ids), else None."""
     try:
@@ -554,11 +568,23 @@ class TelegramChannel(ChannelAdapter):
         @router.post(WEBHOOK_PATH)
         async def telegram_webhook(request: Request) -> JSONResponse:
             self._check_secret(request.headers.get(SECRET_HEADER))
-            update = self._parse_update(await request.body())
+            body = await request.body()
+            update = self._parse_update(body)
             try:
                 update.event_type  # noqa: B018 - raises for an update type we do not know
             except UpdateTypeLookupError:
                 return JSONResponse({"ok": True, "ignored": "unknown update type"})
+            try:
+                # Answered once durably appended; stored behind (`process_ingested`).
+                await self.context.accept(
+                    channel=CHANNEL,
+                    key=str(update.update_id),
+                    chat=chat_of(update),
+                    payload=body,
+                )
+                return JSONResponse({"ok": True})
+            except IngestUnavailable:
+                pass
             try:
                 await self.dispatcher.feed_update(self.bot, update)
             except Exception:
@@ -568,6 +594,10 @@ class TelegramChannel(ChannelAdapter):
             return JSONResponse({"ok": True})
 
         return router
+
+    async def process_ingested(self, payload: bytes) -> None:
+        """Feed an appended update to the dispatcher (normalize, store, block, answer buttons)."""
+        await self.dispatcher.feed_update(self.bot, self._decode_update(payload))
 
     def _check_secret(self, given: str | None) -> None:
         secret = self.settings.telegram_webhook_secret
@@ -598,6 +628,13 @@ class TelegramChannel(ChannelAdapter):
             where = ", ".join(".".join(str(p) for p in e["loc"]) for e in errors[:5])
             detail = "not a valid Telegram Update" + (f" ({where})" if where else "")
             raise HTTPException(422, detail) from None
+
+    def _decode_update(self, body: bytes) -> Update:
+        """An update the webhook checked before appending it; `ValueError` if it is not one."""
+        try:
+            return self._parse_update(body)
+        except HTTPException as exc:
+            raise ValueError(str(exc.detail)) from None
 
     # --- lifecycle ------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import random
 import re
@@ -41,6 +42,7 @@ from bot.core.types import (
     DeliveryResult,
     DeliveryStatus,
     InboundMessage,
+    IngestUnavailable,
     OutboundMessage,
 )
 from channels.base import ChannelAdapter
@@ -441,10 +443,19 @@ class WhatsAppChannel(ChannelAdapter):
                 message = normalize(fields)
             except ValueError as exc:
                 raise HTTPException(400, f"not a WhatsApp message: {exc}") from None
-            if message.text.strip().upper() in OPT_IN_KEYWORDS:
-                await self._set_opted_out(message.external_user_id, False)
             try:
-                await self.context.handle_inbound(message)
+                # Answered once durably appended; stored behind (`process_ingested`).
+                await self.context.accept(
+                    channel=CHANNEL,
+                    key=message.external_message_id,
+                    chat=message.external_chat_id,
+                    payload=json.dumps(fields).encode(),
+                )
+                return _twiml()
+            except IngestUnavailable:
+                pass
+            try:
+                await self._store(message)
             except Exception:
                 logger.exception("WhatsApp message {} not stored", message.external_message_id)
                 raise HTTPException(503, "the message could not be stored; try again") from None
@@ -457,6 +468,18 @@ class WhatsAppChannel(ChannelAdapter):
             return _twiml()
 
         return router
+
+    async def _store(self, message: InboundMessage) -> None:
+        if message.text.strip().upper() in OPT_IN_KEYWORDS:
+            await self._set_opted_out(message.external_user_id, False)
+        await self.context.handle_inbound(message)
+
+    async def process_ingested(self, payload: bytes) -> None:
+        """Store an appended inbound form (the fields as Twilio signed them)."""
+        fields = json.loads(payload)
+        if not isinstance(fields, dict):
+            raise ValueError("an ingested WhatsApp entry must hold the form's fields")
+        await self._store(normalize({str(k): str(v) for k, v in fields.items()}))
 
     async def _set_opted_out(self, chat_id: str, opted_out: bool) -> None:
         """Nothing is sent to a customer who opted out, until they opt back in."""

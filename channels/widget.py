@@ -28,6 +28,7 @@ from bot.core.types import (
     DeliveryStatus,
     HistoryPage,
     InboundMessage,
+    IngestUnavailable,
     InputRejected,
     MessageView,
     Mode,
@@ -194,6 +195,10 @@ class WidgetChannel(ChannelAdapter):
             await WidgetConnection(self, websocket).serve()
 
         return router
+
+    async def process_ingested(self, payload: bytes) -> None:
+        """Store a visitor's message appended by its socket (its echo is then published)."""
+        await self.context.handle_inbound(InboundMessage.model_validate_json(payload))
 
     async def open_session(self, body: SessionRequest) -> SessionResponse:
         visitor_id: str
@@ -428,19 +433,35 @@ class WidgetConnection:
             "widget-message", self.conversation_id, self.channel.settings.widget_message_rate
         ):
             raise WidgetError("rate_limited", "too many messages; please wait a moment", raw_id)
-        result = await ctx.handle_inbound(
-            InboundMessage(
-                channel=CHANNEL,
-                external_chat_id=self.visitor_id,
-                external_user_id=self.visitor_id,
-                external_message_id=f"{self.visitor_id}:{canonical}",
-                text=text,
-                client_id=raw_id,
-            )
+        inbound = InboundMessage(
+            channel=CHANNEL,
+            external_chat_id=self.visitor_id,
+            external_user_id=self.visitor_id,
+            external_message_id=f"{self.visitor_id}:{canonical}",
+            text=text,
+            client_id=raw_id,
         )
-        if not result.created:
-            # A resend of a stored message: confirm it to this socket only.
-            await self.send_json(message_frame(result.message))
+        try:
+            # Durably appended; the echo (a `message` frame) follows once it is stored.
+            appended = await ctx.accept(
+                channel=CHANNEL,
+                key=inbound.external_message_id,
+                chat=self.conversation_id,
+                payload=inbound.model_dump_json().encode(),
+            )
+        except IngestUnavailable:
+            result = await ctx.handle_inbound(inbound)
+            if not result.created:
+                # A resend of a stored message: confirm it to this socket only.
+                await self.send_json(message_frame(result.message))
+            return
+        if not appended:
+            # A resend: confirm it to this socket if it is stored (if not, its echo follows).
+            stored = await ctx.stored_message(
+                channel=CHANNEL, external_id=inbound.external_message_id
+            )
+            if stored is not None:
+                await self.send_json(message_frame(stored))
 
     # --- server → visitor -------------------------------------------------------------------
 

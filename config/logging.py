@@ -56,7 +56,10 @@ def setup_logging(settings: Settings) -> None:
         backtrace=False,
         diagnose=False,
     )
-    logging.basicConfig(handlers=[_InterceptHandler()], level=0, force=True)
+    # Records below the level are not even made (uvicorn's access log, one per request).
+    stdlib_level = logging.getLevelName(settings.log_level.upper())
+    level = stdlib_level if isinstance(stdlib_level, int) else 0
+    logging.basicConfig(handlers=[_InterceptHandler()], level=level, force=True)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "fastapi"):
         std = logging.getLogger(name)
         std.handlers = [_InterceptHandler()]

@@ -121,6 +121,13 @@ class Settings(BaseSettings):
     reply_reclaim_idle_ms: int = Field(default=30_000, ge=100)
     # An answer that failed (or whose worker died) this many times is parked for an operator.
     reply_max_attempts: int = Field(default=3, ge=1)
+    # Webhooks and widget messages are answered once appended to a Redis stream (AOF) and
+    # stored behind it; off, they are stored before the answer (slower, no Redis needed).
+    ingest_stream: bool = True
+    # Whether `serve` also stores what it appended (`python -m bot worker` always does).
+    ingest_consumer: bool = True
+    # How long an update id / MessageSid / client_id is remembered at the append (dedup).
+    ingest_dedup_ttl_s: int = Field(default=86_400, ge=60)
     # Connections of one process's Redis pool (commands, pub/sub, rate limits, the worker).
     redis_max_connections: int = Field(default=200, ge=10)
     widget_session_rate: str = "20/minute"

@@ -174,6 +174,21 @@ async def widget_socket(
         yield WidgetClient(ws)
 
 
+async def ingested(app: LiveApp, timeout: float = 20) -> None:
+    """Wait until every update the app acknowledged is stored (the ingest stream is empty).
+
+    A webhook is answered once its update is durably appended; the storing follows.
+    """
+    from bot.core.ingest import IngestStream
+
+    stream = IngestStream(app.core.redis)
+
+    async def empty() -> bool:
+        return await stream.backlog() == 0
+
+    await eventually(empty, timeout=timeout, interval=0.01)
+
+
 async def eventually(
     check: Callable[[], Awaitable[bool]], timeout: float = 20, interval: float = 0.05
 ) -> None:

@@ -38,7 +38,7 @@ from channels.text_parts import split_message, utf16_len
 from config import Settings
 from tests.fakes.telegram_api import Failure, FakeTelegram, as_json
 from tests.long_answers import check_parts, long_answer
-from tests.support import LiveApp, eventually, live_app
+from tests.support import LiveApp, eventually, ingested, live_app
 
 TOKEN = "424242:AAF-test-token_for-switchboard"
 SECRET = "tg-webhook-secret-9f8e7d6c5b4a"
@@ -402,15 +402,20 @@ def telegram_settings(settings: Settings, fake: FakeTelegram, *, webhook: bool =
 
 
 async def post(app: LiveApp, payload: Any, *, secret: str | None = SECRET) -> httpx.Response:
+    """Post an update; after a 200, wait until what it acknowledged is stored."""
     headers = {HEADER: secret} if secret is not None else {}
     async with app.client() as client:
         if isinstance(payload, bytes | str):
-            return await client.post(
+            response = await client.post(
                 "/webhooks/telegram",
                 content=payload,
                 headers=headers | {"content-type": "application/json"},
             )
-        return await client.post("/webhooks/telegram", json=payload, headers=headers)
+        else:
+            response = await client.post("/webhooks/telegram", json=payload, headers=headers)
+    if response.status_code == 200:
+        await ingested(app)
+    return response
 
 
 async def customer_messages() -> list[Message]:

@@ -26,7 +26,7 @@ from channels.whatsapp import describe_error, normalize
 from config import Settings
 from tests.fakes.twilio_api import FakeTwilio, TwilioError, new_sid, signed_headers
 from tests.long_answers import check_parts, long_answer
-from tests.support import LiveApp, eventually, live_app
+from tests.support import LiveApp, eventually, ingested, live_app
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -137,7 +137,10 @@ async def post(
     signed = signed_headers(token, url, form)
     signed.update(headers)
     async with app.client() as client:
-        return await client.post(path, data=form, headers=signed)
+        response = await client.post(path, data=form, headers=signed)
+    if response.status_code == 200:
+        await ingested(app)  # answered once appended: wait until it is stored
+    return response
 
 
 async def stored_inbound(sid: str) -> list[Message]:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from beanie import PydanticObjectId
+from loguru import logger
+from redis.exceptions import RedisError
 
 from bot.core.cleanup import connection_scope
 from bot.core.conversations import (
@@ -14,6 +18,7 @@ from bot.core.conversations import (
     set_message_status,
 )
 from bot.core.documents import Contact, Message, ModeChange
+from bot.core.ingest import APPEND_TIMEOUT_S, INGESTED, IngestStream
 from bot.core.pipeline import handle_incoming_message
 from bot.core.runtime import Core
 from bot.core.types import (
@@ -23,6 +28,8 @@ from bot.core.types import (
     HistoryPage,
     InboundMessage,
     InboundResult,
+    IngestUnavailable,
+    MessageView,
     SessionInfo,
     Subscription,
 )
@@ -43,10 +50,12 @@ class CoreChannelContext:
 
     def __init__(self, core: Core | None = None) -> None:
         self._core = core
+        self._ingest: IngestStream | None = None
 
     def bind(self, core: Core) -> None:
         """Channels are built with the app; the core they talk to exists once it starts."""
         self._core = core
+        self._ingest = None
 
     @property
     def core(self) -> Core:
@@ -56,6 +65,33 @@ class CoreChannelContext:
 
     async def handle_inbound(self, message: InboundMessage) -> InboundResult:
         return await handle_incoming_message(message, core=self.core)
+
+    async def accept(self, *, channel: str, key: str, chat: str, payload: bytes) -> bool:
+        core = self.core
+        if not core.settings.ingest_stream:
+            raise IngestUnavailable("the ingest stream is off (INGEST_STREAM=false)")
+        if self._ingest is None:
+            self._ingest = IngestStream(core.redis)
+        try:
+            async with asyncio.timeout(APPEND_TIMEOUT_S):
+                entry_id = await self._ingest.append(
+                    channel=channel,
+                    key=key,
+                    chat=chat,
+                    payload=payload,
+                    dedup_ttl_s=core.settings.ingest_dedup_ttl_s,
+                )
+        except (RedisError, OSError, TimeoutError) as exc:
+            # Whether it was appended is unknown: storing it now is safe (dedup keeps one).
+            logger.warning("ingest append failed ({}); storing {} update at once", exc, channel)
+            INGESTED.labels(channel, "direct").inc()
+            raise IngestUnavailable(str(exc)) from exc
+        INGESTED.labels(channel, "appended" if entry_id else "duplicate").inc()
+        return entry_id is not None
+
+    async def stored_message(self, *, channel: str, external_id: str) -> MessageView | None:
+        found = await Message.find_one({"channel": channel, "external_id": external_id})
+        return None if found is None else found.view()
 
     async def open_session(
         self,

@@ -182,10 +182,29 @@ class Subscription(Protocol):
     async def close(self) -> None: ...
 
 
+class IngestUnavailable(RuntimeError):
+    """An update could not be appended to the ingest stream (Redis down, or the stream off).
+
+    The channel then stores it before answering, as without the stream.
+    """
+
+
 class ChannelContext(Protocol):
     """What the core offers a channel adapter; built by the composition root."""
 
     async def handle_inbound(self, message: InboundMessage) -> InboundResult: ...
+
+    async def accept(self, *, channel: str, key: str, chat: str, payload: bytes) -> bool:
+        """Append a verified raw update durably; False for a delivery appended before.
+
+        The channel's `process_ingested(payload)` stores it later, in order per `chat`.
+        Raises `IngestUnavailable` when it could not be appended.
+        """
+        ...
+
+    async def stored_message(self, *, channel: str, external_id: str) -> MessageView | None:
+        """The message stored for this delivery, if it is stored yet."""
+        ...
 
     async def open_session(
         self,

@@ -25,6 +25,7 @@ from bot.answers.replies import ReplyGenerator
 from bot.answers.worker import ReplyWorker
 from bot.core.channel_context import CoreChannelContext
 from bot.core.data_rights import run_retention
+from bot.core.ingest import IngestConsumer
 from bot.core.ratelimit import is_loopback
 from bot.core.runtime import Core
 from bot.server.body_limits import BodyLimits
@@ -63,6 +64,23 @@ async def started_channels(
             await channel.startup(inbound=inbound)
             stack.push_async_callback(channel.shutdown)
         yield
+
+
+@contextlib.asynccontextmanager
+async def running_ingest(core: Core, channels: list[ChannelAdapter]) -> AsyncIterator[None]:
+    """The ingest consumer as a task of this process: stores what the webhooks appended."""
+    if not core.settings.ingest_stream:
+        yield
+        return
+    consumer = IngestConsumer(core.redis, {ch.name: ch.process_ingested for ch in channels})
+    task = asyncio.create_task(consumer.run(), name="ingest-consumer")
+    try:
+        yield
+    finally:
+        await consumer.stop()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 @contextlib.asynccontextmanager
@@ -109,6 +127,8 @@ def create_app(
             app.state.core = core
             app.state.engine = engine
             await stack.enter_async_context(started_channels(core, channels, inbound=True))
+            if settings.ingest_consumer or with_worker:
+                await stack.enter_async_context(running_ingest(core, channels))
             if with_worker:
                 await stack.enter_async_context(running_worker(core, engine))
             logger.info("Switchboard is up ({} profile)", settings.app_env)
@@ -206,7 +226,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 
 async def run_worker_process(settings: Settings) -> None:
-    """`python -m bot worker`: only the reply worker, with the channels' sending side."""
+    """`python -m bot worker`: the reply worker and the ingest consumer, channels sending only."""
     settings = with_installation_secrets(settings)
     context = CoreChannelContext()
     channels = build_channels(settings, context)
@@ -216,5 +236,9 @@ async def run_worker_process(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     async with running_core(settings) as core, running_engine(core) as engine:
         context.bind(core)
-        async with started_channels(core, channels, inbound=False), running_worker(core, engine):
+        async with (
+            started_channels(core, channels, inbound=False),
+            running_ingest(core, channels),
+            running_worker(core, engine),
+        ):
             await stop.wait()

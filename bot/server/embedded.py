@@ -321,7 +321,7 @@ def _command(kind: ServerKind, data_dir: Path, port: int, *, auth: bool = True) 
         str(_valkey_binary()),
         str(config),
         *("--port", str(port), "--bind", HOST, "--dir", str(home)),
-        *("--appendonly", "yes", "--appendfsync", "everysec", "--save", ""),
+        *("--appendonly", "yes", "--appendfsync", "always", "--save", ""),
         *("--daemonize", "no", "--protected-mode", "yes", "--loglevel", "notice"),
     ]
 
