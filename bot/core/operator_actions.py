@@ -174,9 +174,18 @@ async def close(*, core: Core, conversation_id: str, operator: Operator) -> Conv
 
 
 async def operator_reply(
-    *, core: Core, conversation_id: str, operator: Operator, text: str
+    *,
+    core: Core,
+    conversation_id: str,
+    operator: Operator,
+    text: str,
+    template: bool = False,
 ) -> tuple[Message, Conversation]:
-    """Store an operator's message and send it; the chat becomes this operator's first."""
+    """Store an operator's message and send it; the chat becomes this operator's first.
+
+    With `template`, the channel sends it as its approved template (WhatsApp outside the
+    24-hour window), the text filling the template's variables.
+    """
     conversation = await _conversation(conversation_id)
     assert conversation.id is not None
     if conversation.mode is not Mode.OPERATOR or conversation.assignee_id != operator.id:
@@ -194,6 +203,7 @@ async def operator_reply(
         author=Author.OPERATOR,
         text=text,
         operator_id=operator.id,
+        meta={"template": True} if template else None,
     )
     await deliver_pending(core=core, conversation=conversation)
     # The delivery status was written by the outbox; read it back for the caller.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -221,6 +221,45 @@ class ChannelContext(Protocol):
         """Count one hit against a rate such as "20/minute"; False when over it."""
         ...
 
+    async def outbound_for(
+        self, *, channel: str, provider_message_id: str
+    ) -> OutboundMessage | None:
+        """The stored message a provider id belongs to, as it was sent (None if unknown)."""
+        ...
+
+    async def rebind_delivery(
+        self, *, channel: str, provider_message_id: str, new_provider_message_id: str
+    ) -> None:
+        """The message was sent again (as a template): later reports carry the new id."""
+        ...
+
+
+# WhatsApp's customer-service window: free-form messages only this long after the
+# customer's last message; later, an approved template.
+CUSTOMER_WINDOW = timedelta(hours=24)
+
+
+def window_closes_at(last_customer_message_at: datetime | None) -> datetime | None:
+    """When the customer-service window closes (None: the customer never wrote)."""
+    if last_customer_message_at is None:
+        return None
+    if last_customer_message_at.tzinfo is None:  # stored as naive UTC
+        last_customer_message_at = last_customer_message_at.replace(tzinfo=UTC)
+    return last_customer_message_at + CUSTOMER_WINDOW
+
+
+def window_open(last_customer_message_at: datetime | None, now: datetime | None = None) -> bool:
+    """True while a free-form message may reach the customer on a windowed channel."""
+    closes = window_closes_at(last_customer_message_at)
+    return closes is not None and (now or datetime.now(UTC)) < closes
+
+
+class QuickReply(BaseModel):
+    """A button offered with a message; a press comes back as `text` (and `payload`)."""
+
+    title: str = Field(min_length=1, max_length=64)
+    payload: str | None = Field(default=None, max_length=64)
+
 
 @dataclass(frozen=True, slots=True)
 class OutboundMessage:
@@ -228,6 +267,11 @@ class OutboundMessage:
 
     message: MessageView
     external_chat_id: str
+    # When the customer last wrote (WhatsApp's 24-hour window), and their name.
+    customer_last_wrote_at: datetime | None = None
+    display_name: str | None = None
+    # Send as the configured template, whatever the window (an operator asked for it).
+    template: bool = False
 
 
 @dataclass(frozen=True, slots=True)
