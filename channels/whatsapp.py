@@ -46,6 +46,7 @@ from bot.core.types import (
     window_open,
 )
 from channels.base import ChannelAdapter
+from channels.quick_replies import numbered_options
 from channels.text_parts import split_message
 from config import Settings
 
@@ -92,6 +93,9 @@ _INBOUND_STATUSES = frozenset({"received", "receiving"})
 OPTED_OUT = 21610
 OUTSIDE_WINDOW = 63016
 MAX_TEMPLATE_VARIABLE = 900
+# A quick-reply content template: a body of at most 1024 characters and three buttons.
+QUICK_REPLY_BODY = 1024
+MAX_QUICK_REPLIES = 3
 OPT_IN_KEYWORDS = frozenset({"START", "YES", "UNSTOP"})
 
 # What an operator should know about the error codes WhatsApp senders meet most.
@@ -367,16 +371,36 @@ class WhatsAppChannel(ChannelAdapter):
         to = address(outbound.external_chat_id)
         sender = address(sender)
         template_sid = self.settings.whatsapp_template_sid
+        buttons = message.quick_replies[:MAX_QUICK_REPLIES]
+        as_template = outbound.template or bool(
+            template_sid and not window_open(outbound.customer_last_wrote_at)
+        )
+        quick_sid = self.settings.whatsapp_quick_reply_sid if buttons and not as_template else None
+        if buttons and quick_sid is None:
+            # No buttons here: the options as numbered lines (the customer answers "1").
+            text = numbered_options(text, message.quick_replies)
         # Outside the 24-hour window a free-form message fails with 63016: what must arrive
         # (a hand-off notice, an operator's template) goes as the approved template.
-        if outbound.template or (template_sid and not window_open(outbound.customer_last_wrote_at)):
+        if as_template:
             return await self._send_template(outbound, text, sender=sender, to=to)
-        parts = split_message(text, MAX_BODY)
+        parts = split_message(text, QUICK_REPLY_BODY if quick_sid else MAX_BODY)
         if not parts:
             return DeliveryResult(DeliveryStatus.FAILED, error="nothing to send: the text is empty")
         sids: list[str] = []
         for number, part in enumerate(parts, start=1):
             try:
+                if quick_sid and number == len(parts):
+                    # The last part carries the buttons: the quick-reply content template,
+                    # its body {{1}} and the button titles {{2}}, {{3}}, {{4}}.
+                    variables = {"1": part} | {
+                        str(index): b.title for index, b in enumerate(buttons, start=2)
+                    }
+                    sids.append(
+                        await self._create(
+                            sender=sender, to=to, content_sid=quick_sid, content_variables=variables
+                        )
+                    )
+                    continue
                 sids.append(await self._create(sender=sender, to=to, body=part))
             except _SendError as exc:
                 if exc.code == OUTSIDE_WINDOW and template_sid:

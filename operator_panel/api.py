@@ -12,7 +12,7 @@ from bot.core import operator_actions as actions
 from bot.core.conversations import latest_messages
 from bot.core.documents import Operator, PromptBlock
 from bot.core.modes import InvalidTransition
-from bot.core.types import MessageView, Mode, window_closes_at, window_open
+from bot.core.types import MessageView, Mode, QuickReply, window_closes_at, window_open
 from bot.core.wire import INT64_MAX
 from operator_panel.auth import (
     PanelSession,
@@ -23,6 +23,7 @@ from operator_panel.auth import (
 )
 
 MAX_REPLY = 4096
+MAX_QUICK_REPLIES = 10
 PAGE_DEFAULT = 50
 PAGE_MAX = 200
 
@@ -103,6 +104,8 @@ class ReplyRequest(BaseModel):
     text: str = Field(default="", max_length=MAX_REPLY)
     # Send as the channel's approved template (WhatsApp outside the window); `text` fills it.
     template: bool = False
+    # Buttons offered with the reply ("Yes", "No"); a press comes back as a customer message.
+    quick_replies: list[QuickReply] = Field(default_factory=list, max_length=MAX_QUICK_REPLIES)
 
 
 class ReplyResponse(BaseModel):
@@ -287,6 +290,7 @@ def build_api_router() -> APIRouter:
                 operator=session.operator,
                 text=text,
                 template=body.template,
+                quick_replies=[q for q in body.quick_replies if q.title.strip()],
             )
         except actions.ConversationNotFound:
             raise HTTPException(404, "no such conversation") from None

@@ -10,7 +10,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from bot.answers.agent_context import ToolCallNote
 from bot.answers.model_context import ModelContext
-from bot.core.types import Source
+from bot.core.types import QuickReply, Source
 
 TokenSink = Callable[[str], Awaitable[None]]
 
@@ -24,6 +24,8 @@ class Reply:
     handoff_reason: str | None = None
     # Set when a guardrail replaced the answer (the reason, for operators).
     guardrail: str | None = None
+    # Buttons offered with the answer ("Talk to a person"); a press is a customer message.
+    quick_replies: list[QuickReply] = field(default_factory=list)
 
 
 class ReplyUnavailable(Exception):

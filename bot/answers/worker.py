@@ -111,6 +111,8 @@ def _answer_meta(reply: Reply, verdicts: list[Verdict]) -> dict[str, Any]:
         meta["guardrails"] = [v.as_meta() for v in verdicts]
     if reply.guardrail:
         meta.update(kind="guardrail", reason=reply.guardrail)
+    elif reply.quick_replies:
+        meta["quick_replies"] = [q.model_dump(exclude_none=True) for q in reply.quick_replies]
     return meta
 
 

@@ -87,6 +87,13 @@ class Source(BaseModel):
         return data
 
 
+class QuickReply(BaseModel):
+    """A button offered with a message; a press comes back as `text` (and `payload`)."""
+
+    title: str = Field(min_length=1, max_length=64)
+    payload: str | None = Field(default=None, max_length=64)
+
+
 class MessageView(BaseModel):
     """A message as the API and every frame show it (the external contract's Message)."""
 
@@ -100,6 +107,19 @@ class MessageView(BaseModel):
     client_id: str | None = None
     sources: list[Source] = Field(default_factory=list)
     attachments: list[Attachment] = Field(default_factory=list)
+    # Buttons offered with this message (Telegram inline keyboard, WhatsApp quick replies,
+    # widget chips); a press arrives as an ordinary customer message.
+    quick_replies: list[QuickReply] = Field(default_factory=list)
+
+    @model_serializer(mode="wrap")
+    def _without_empty_quick_replies(
+        self, handler: SerializerFunctionWrapHandler
+    ) -> dict[str, Any]:
+        # Most messages offer none: their wire shape stays the contract's Message.
+        data: dict[str, Any] = handler(self)
+        if not data.get("quick_replies"):
+            data.pop("quick_replies", None)
+        return data
 
 
 class InboundMessage(BaseModel):
@@ -252,13 +272,6 @@ def window_open(last_customer_message_at: datetime | None, now: datetime | None 
     """True while a free-form message may reach the customer on a windowed channel."""
     closes = window_closes_at(last_customer_message_at)
     return closes is not None and (now or datetime.now(UTC)) < closes
-
-
-class QuickReply(BaseModel):
-    """A button offered with a message; a press comes back as `text` (and `payload`)."""
-
-    title: str = Field(min_length=1, max_length=64)
-    payload: str | None = Field(default=None, max_length=64)
 
 
 @dataclass(frozen=True, slots=True)
