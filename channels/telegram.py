@@ -87,6 +87,7 @@ from bot.core.types import (
     loads_bounded,
 )
 from channels.base import ChannelAdapter
+from channels.quick_replies import button_reply, inline_keyboard, pressed_title
 from channels.text_parts import split_message
 from config import Settings
 
@@ -325,12 +326,15 @@ def normalize_callback(query: CallbackQuery) -> InboundMessage | None:
     if message is None or message.chat.type != ChatType.PRIVATE or not query.data:
         return None
     chat_id = message.chat.id
+    # The customer sees the button's title: that is their message, the data its payload.
+    title = pressed_title(query) or query.data
     return InboundMessage(
         channel=CHANNEL,
         external_chat_id=str(chat_id),
         external_user_id=str(query.from_user.id),
         external_message_id=f"{chat_id}:cb:{query.id}",
-        text=query.data,
+        text=title,
+        attachments=[button_reply(title, query.data)],
         display_name=display_name(query.from_user),
         language=query.from_user.language_code,
         raw={
@@ -746,10 +750,13 @@ class TelegramChannel(ChannelAdapter):
         if not parts:
             return DeliveryResult(DeliveryStatus.FAILED, error="nothing to send: empty text")
         first_id: str | None = None
+        buttons = outbound.message.quick_replies
         for number, part in enumerate(parts, start=1):
             await self.pacer.wait(chat_id)
+            # Quick replies ride on the last part, under the text they answer.
+            markup = inline_keyboard(buttons) if buttons and number == len(parts) else None
             try:
-                sent = await self.bot.send_message(chat_id=chat_id, text=part)
+                sent = await self.bot.send_message(chat_id=chat_id, text=part, reply_markup=markup)
             except TelegramForbiddenError as exc:
                 if _is_blocked_error(exc):
                     await self.context.set_blocked(

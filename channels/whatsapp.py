@@ -44,8 +44,10 @@ from bot.core.types import (
     InboundMessage,
     IngestUnavailable,
     OutboundMessage,
+    window_open,
 )
 from channels.base import ChannelAdapter
+from channels.quick_replies import numbered_options
 from channels.text_parts import split_message
 from config import Settings
 
@@ -90,6 +92,11 @@ _INBOUND_STATUSES = frozenset({"received", "receiving"})
 # Twilio's opt-in keywords. Opt-out keywords are left to Twilio: "cancel" or "end" is also
 # how a customer talks about an order, and only Twilio's refusal says they really opted out.
 OPTED_OUT = 21610
+OUTSIDE_WINDOW = 63016
+MAX_TEMPLATE_VARIABLE = 900
+# A quick-reply content template: a body of at most 1024 characters and three buttons.
+QUICK_REPLY_BODY = 1024
+MAX_QUICK_REPLIES = 3
 OPT_IN_KEYWORDS = frozenset({"START", "YES", "UNSTOP"})
 
 # What an operator should know about the error codes WhatsApp senders meet most.
@@ -362,16 +369,45 @@ class WhatsAppChannel(ChannelAdapter):
         links = [f"{a.name or a.kind}: {a.url}" for a in message.attachments if a.url]
         if links:
             text = "\n".join([text, *links]) if text else "\n".join(links)
-        parts = split_message(text, MAX_BODY)
-        if not parts:
-            return DeliveryResult(DeliveryStatus.FAILED, error="nothing to send: the text is empty")
         to = address(outbound.external_chat_id)
         sender = address(sender)
+        template_sid = self.settings.whatsapp_template_sid
+        buttons = message.quick_replies[:MAX_QUICK_REPLIES]
+        as_template = outbound.template or bool(
+            template_sid and not window_open(outbound.customer_last_wrote_at)
+        )
+        quick_sid = self.settings.whatsapp_quick_reply_sid if buttons and not as_template else None
+        if buttons and quick_sid is None:
+            # No buttons here: the options as numbered lines (the customer answers "1").
+            text = numbered_options(text, message.quick_replies)
+        # Outside the 24-hour window a free-form message fails with 63016: what must arrive
+        # (a hand-off notice, an operator's template) goes as the approved template.
+        if as_template:
+            return await self._send_template(outbound, text, sender=sender, to=to)
+        parts = split_message(text, QUICK_REPLY_BODY if quick_sid else MAX_BODY)
+        if not parts:
+            return DeliveryResult(DeliveryStatus.FAILED, error="nothing to send: the text is empty")
         sids: list[str] = []
         for number, part in enumerate(parts, start=1):
             try:
+                if quick_sid and number == len(parts):
+                    # The last part carries the buttons: the quick-reply content template,
+                    # its body {{1}} and the button titles {{2}}, {{3}}, {{4}}.
+                    variables = {"1": part} | {
+                        str(index): b.title for index, b in enumerate(buttons, start=2)
+                    }
+                    sids.append(
+                        await self._create(
+                            sender=sender, to=to, content_sid=quick_sid, content_variables=variables
+                        )
+                    )
+                    continue
                 sids.append(await self._create(sender=sender, to=to, body=part))
             except _SendError as exc:
+                if exc.code == OUTSIDE_WINDOW and template_sid:
+                    logger.info("WhatsApp: outside the window, sending the template instead")
+                    rest = "\n\n".join(parts[number - 1 :])
+                    return await self._send_template(outbound, rest, sender=sender, to=to)
                 error = exc.error
                 if len(parts) > 1:
                     error = f"part {number} of {len(parts)}: {error}"
@@ -386,17 +422,68 @@ class WhatsAppChannel(ChannelAdapter):
         # Delivery reports follow the last part: once it is delivered or read, so is the answer.
         return DeliveryResult(DeliveryStatus.SENT, provider_message_id=sids[-1])
 
-    async def _create(self, *, sender: str, to: str, body: str) -> str:
+    def template_variables(self, text: str, display_name: str | None) -> dict[str, str]:
+        """WHATSAPP_TEMPLATE_VARIABLES with `{text}` and `{name}` filled in."""
+        # WhatsApp refuses a variable with a line break, a tab or more than four spaces in a
+        # row; a template body holds at most 1024 characters.
+        flat = " ".join(text.split())
+        if len(flat) > MAX_TEMPLATE_VARIABLE:
+            flat = flat[: MAX_TEMPLATE_VARIABLE - 1].rstrip() + "…"
+        name = " ".join((display_name or "").split()) or "there"
+        return {
+            key: value.replace("{name}", name).replace("{text}", flat) or "-"
+            for key, value in self.settings.whatsapp_template_variables.items()
+        }
+
+    async def _send_template(
+        self, outbound: OutboundMessage, text: str, *, sender: str, to: str
+    ) -> DeliveryResult:
+        """The configured template (ContentSid + ContentVariables) instead of free text."""
+        template_sid = self.settings.whatsapp_template_sid
+        if not template_sid:
+            return DeliveryResult(
+                DeliveryStatus.FAILED,
+                error=(
+                    "outside the 24-hour customer-service window and no template is "
+                    "configured (WHATSAPP_TEMPLATE_SID)"
+                ),
+            )
+        variables = self.template_variables(text, outbound.display_name)
+        try:
+            sid = await self._create(
+                sender=sender, to=to, content_sid=template_sid, content_variables=variables
+            )
+        except _SendError as exc:
+            logger.warning("WhatsApp template to {} failed: {}", _mask(to), exc.error)
+            if exc.code == OPTED_OUT:
+                await self._set_opted_out(outbound.external_chat_id, True)
+            return DeliveryResult(DeliveryStatus.FAILED, error=f"template: {exc.error}")
+        return DeliveryResult(DeliveryStatus.SENT, provider_message_id=sid)
+
+    async def _create(
+        self,
+        *,
+        sender: str,
+        to: str,
+        body: str | None = None,
+        content_sid: str | None = None,
+        content_variables: Mapping[str, str] | None = None,
+    ) -> str:
         """One Messages.create call with bounded retries on 429, 5xx and refused connections."""
         client = self._ensure_client()
         callback = f"{self.settings.public_base_url}{STATUS_PATH}"
+        fields: dict[str, Any] = {"from_": sender, "to": to, "status_callback": callback}
+        if content_sid is not None:
+            fields["content_sid"] = content_sid
+            if content_variables:
+                fields["content_variables"] = json.dumps(dict(content_variables))
+        else:
+            fields["body"] = body
         attempt = 0
         while True:
             attempt += 1
             try:
-                created = await client.messages.create_async(
-                    from_=sender, to=to, body=body, status_callback=callback
-                )
+                created = await client.messages.create_async(**fields)
                 sid = getattr(created, "sid", None)
                 if not isinstance(sid, str) or not sid:
                     raise _SendError("Twilio answered without a message SID", retryable=False)
@@ -529,6 +616,8 @@ class WhatsAppChannel(ChannelAdapter):
         if status is DeliveryStatus.FAILED:
             code, text = fields.get("ErrorCode"), fields.get("ErrorMessage")
             error = describe_error(code, text or raw_status) if code else raw_status
+            if (code or "").strip() == str(OUTSIDE_WINDOW) and await self._template_instead(sid):
+                return
         if await self._record(sid, status, error):
             return
         if len(self._reports) >= MAX_PENDING_REPORTS:
@@ -536,6 +625,31 @@ class WhatsAppChannel(ChannelAdapter):
         task = asyncio.create_task(self._record_later(sid, status, error))
         self._reports.add(task)
         task.add_done_callback(self._reports.discard)
+
+    async def _template_instead(self, sid: str) -> bool:
+        """A free-form message that failed with 63016 goes again as the template, if set."""
+        if not self.settings.whatsapp_template_sid or not self.settings.twilio_whatsapp_from:
+            return False
+        try:
+            outbound = await self.context.outbound_for(channel=CHANNEL, provider_message_id=sid)
+        except Exception:
+            logger.exception("WhatsApp: the message of {} could not be read", sid)
+            return False
+        if outbound is None or outbound.template:
+            return False  # unknown yet (the retry loop records it), or a template already
+        sender = address(self.settings.twilio_whatsapp_from)
+        to = address(outbound.external_chat_id)
+        logger.info("WhatsApp: {} was outside the window, sending the template instead", sid)
+        text = outbound.message.text.strip()
+        result = await self._send_template(outbound, text, sender=sender, to=to)
+        if result.provider_message_id is None:
+            return False  # the template failed too: record the original failure
+        await self.context.rebind_delivery(
+            channel=CHANNEL,
+            provider_message_id=sid,
+            new_provider_message_id=result.provider_message_id,
+        )
+        return True
 
     async def _record(self, sid: str, status: DeliveryStatus, error: str | None) -> bool:
         try:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 
 from bot.core.types import (
     INT64_MAX,
+    Attachment,
     Author,
     ChannelContext,
     ConversationEvent,
@@ -43,6 +44,8 @@ STATIC_DIR = Path(__file__).with_name("widget_static")
 CHANNEL = "web"
 TOKEN_TYPE = "widget"  # noqa: S105 - a claim value, not a secret
 HISTORY_PAGE = 50
+# A quick reply's payload, as Telegram limits its callback data.
+MAX_PAYLOAD = 64
 # Close codes in the 4000 range mirror HTTP: the widget drops its token on 4401.
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_BAD_REQUEST = 4400
@@ -428,6 +431,13 @@ class WidgetConnection:
         limit = self.channel.settings.widget_max_text
         if len(text) > limit:
             raise WidgetError("too_long", f"a message can be at most {limit} characters", raw_id)
+        # A pressed quick-reply chip: its payload travels beside the text (the button's title).
+        payload = frame.get("payload")
+        pressed = (
+            [Attachment(kind="button_reply", name=text.strip(), payload=payload)]
+            if isinstance(payload, str) and 0 < len(payload) <= MAX_PAYLOAD
+            else []
+        )
         ctx = self.channel.context
         if not await ctx.allow(
             "widget-message", self.conversation_id, self.channel.settings.widget_message_rate
@@ -440,6 +450,7 @@ class WidgetConnection:
             external_message_id=f"{self.visitor_id}:{canonical}",
             text=text,
             client_id=raw_id,
+            attachments=pressed,
         )
         try:
             # Durably appended; the echo (a `message` frame) follows once it is stored.

@@ -76,6 +76,15 @@ class Settings(BaseSettings):
     twilio_auth_token: SecretStr | None = None
     twilio_whatsapp_from: str | None = None
     twilio_api_base: str | None = None
+    # WhatsApp's 24-hour customer-service window: outside it only an approved template goes
+    # out. The Content SID (HX...) of that template and its variables as JSON
+    # ({"1": "{text}"}): in each value `{text}` is the message's text, `{name}` the
+    # contact's name. Unset: nothing is sent as a template.
+    whatsapp_template_sid: str | None = None
+    whatsapp_template_variables: dict[str, str] = Field(default_factory=lambda: {"1": "{text}"})
+    # A quick-reply content template (HX...): variables {"1": text, "2".."4": button
+    # titles}. Unset: quick replies go out as numbered text options.
+    whatsapp_quick_reply_sid: str | None = None
 
     sentry_dsn: SecretStr | None = None
     # GET /metrics wants `Authorization: Bearer <METRICS_TOKEN>` when set; unset, it is open
@@ -203,6 +212,15 @@ class Settings(BaseSettings):
                 "(or set ALLOW_INSECURE_PUBLIC_URL=true to run without TLS knowingly)"
             )
         return value.rstrip("/")
+
+    @field_validator("whatsapp_template_sid", "whatsapp_quick_reply_sid", mode="before")
+    @classmethod
+    def _content_sid(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip() or None
+            if value is not None and not re.fullmatch(r"HX[0-9a-fA-F]{32}", value):
+                raise ValueError("a Twilio Content SID is HX followed by 32 hex digits")
+        return value
 
     @field_validator("widget_allowed_origins")
     @classmethod

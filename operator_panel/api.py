@@ -12,7 +12,7 @@ from bot.core import operator_actions as actions
 from bot.core.conversations import latest_messages
 from bot.core.documents import Operator, PromptBlock
 from bot.core.modes import InvalidTransition
-from bot.core.types import MessageView, Mode
+from bot.core.types import MessageView, Mode, QuickReply, window_closes_at, window_open
 from bot.core.wire import INT64_MAX
 from operator_panel.auth import (
     PanelSession,
@@ -23,6 +23,7 @@ from operator_panel.auth import (
 )
 
 MAX_REPLY = 4096
+MAX_QUICK_REPLIES = 10
 PAGE_DEFAULT = 50
 PAGE_MAX = 200
 
@@ -32,6 +33,30 @@ class ContactView(BaseModel):
     display_name: str | None = None
     channel: str | None = None
     language: str | None = None
+
+
+# Channels where free text reaches the customer only within 24 hours of their last message.
+WINDOWED_CHANNELS = frozenset({"whatsapp"})
+OUTSIDE_WINDOW = (
+    "outside WhatsApp's 24-hour customer-service window: free text cannot reach the "
+    "customer until they write again; send the template instead"
+)
+NO_TEMPLATE = "no WhatsApp template is configured (WHATSAPP_TEMPLATE_SID)"
+
+
+class WindowView(BaseModel):
+    """WhatsApp's customer-service window of a chat: free text only while `open`."""
+
+    open: bool
+    closes_at: datetime | None = None
+
+
+class TemplateView(BaseModel):
+    """The template operators can send outside the window (WHATSAPP_TEMPLATE_SID)."""
+
+    configured: bool
+    content_sid: str | None = None
+    variables: dict[str, str] = Field(default_factory=dict)
 
 
 class ConversationItem(BaseModel):
@@ -45,6 +70,8 @@ class ConversationItem(BaseModel):
     last_seq: int
     created_at: datetime
     closed_at: datetime | None = None
+    # WhatsApp only: whether free text can reach the customer now.
+    window: WindowView | None = None
 
 
 class ConversationList(BaseModel):
@@ -74,7 +101,11 @@ class MessageList(BaseModel):
 
 
 class ReplyRequest(BaseModel):
-    text: str = Field(min_length=1, max_length=MAX_REPLY)
+    text: str = Field(default="", max_length=MAX_REPLY)
+    # Send as the channel's approved template (WhatsApp outside the window); `text` fills it.
+    template: bool = False
+    # Buttons offered with the reply ("Yes", "No"); a press comes back as a customer message.
+    quick_replies: list[QuickReply] = Field(default_factory=list, max_length=MAX_QUICK_REPLIES)
 
 
 class ReplyResponse(BaseModel):
@@ -164,6 +195,14 @@ def conversation_item(found: actions.ConversationSummary) -> ConversationItem:
         last_seq=conversation.last_seq,
         created_at=conversation.created_at,
         closed_at=conversation.closed_at,
+        window=(
+            WindowView(
+                open=window_open(conversation.last_customer_message_at),
+                closes_at=window_closes_at(conversation.last_customer_message_at),
+            )
+            if conversation.channel in WINDOWED_CHANNELS
+            else None
+        ),
     )
 
 
@@ -230,14 +269,28 @@ def build_api_router() -> APIRouter:
     async def reply(
         conversation_id: str, body: ReplyRequest, request: Request, session: Writer
     ) -> ReplyResponse:
-        if not body.text.strip():
+        core = core_of(request)
+        found = await _summary(conversation_id)
+        windowed = found.conversation.channel in WINDOWED_CHANNELS
+        text = body.text
+        if body.template:
+            if not windowed:
+                raise HTTPException(422, "templates are sent on WhatsApp only")
+            if not core.settings.whatsapp_template_sid:
+                raise HTTPException(409, NO_TEMPLATE)
+            text = text.strip() or "(template)"
+        elif not text.strip():
             raise HTTPException(422, "a reply needs some text")
+        elif windowed and not window_open(found.conversation.last_customer_message_at):
+            raise HTTPException(409, OUTSIDE_WINDOW)
         try:
             message, conversation = await actions.operator_reply(
-                core=core_of(request),
+                core=core,
                 conversation_id=conversation_id,
                 operator=session.operator,
-                text=body.text,
+                text=text,
+                template=body.template,
+                quick_replies=[q for q in body.quick_replies if q.title.strip()],
             )
         except actions.ConversationNotFound:
             raise HTTPException(404, "no such conversation") from None
@@ -246,6 +299,16 @@ def build_api_router() -> APIRouter:
         return ReplyResponse(
             message=message.view(),
             conversation=conversation_item(await actions.summary(conversation)),
+        )
+
+    @router.get("/whatsapp/template", response_model=TemplateView)
+    async def whatsapp_template(request: Request, _: Reader) -> TemplateView:
+        settings = core_of(request).settings
+        sid = settings.whatsapp_template_sid
+        return TemplateView(
+            configured=sid is not None,
+            content_sid=sid,
+            variables=dict(settings.whatsapp_template_variables) if sid else {},
         )
 
     @router.post("/conversations/{conversation_id}/read", response_model=ConversationItem)

@@ -65,15 +65,17 @@ def build_data_rights_router() -> APIRouter:
         return ErasureView(erased=erased.as_dict())
 
     @router.get("/audit-log", response_model=AuditLog)
-    async def audit(
-        _: AdminReader, limit: Annotated[int, Query(ge=1, le=1000)] = 100
-    ) -> AuditLog:
+    async def audit(_: AdminReader, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> AuditLog:
         entries = await data_rights.audit_log(limit=limit)
         return AuditLog(
             items=[
                 AuditEntryView(
-                    id=str(e.id), action=e.action, actor=e.actor, subject=e.subject,
-                    details=e.details, created_at=e.created_at,
+                    id=str(e.id),
+                    action=e.action,
+                    actor=e.actor,
+                    subject=e.subject,
+                    details=e.details,
+                    created_at=e.created_at,
                 )
                 for e in entries
             ]

@@ -346,7 +346,11 @@ def test_normalize_edits_callbacks_and_non_private_chats() -> None:
     assert edited.external_message_id == f"7002:12:edit:{_now + 30}"
     assert edited.text == "[edited] I meant order #5522"
     pressed = _inbound(callback(7003, "4410001", "helpful:no"))
-    assert (pressed.text, pressed.external_message_id) == ("helpful:no", "7003:cb:4410001")
+    # The customer pressed "No": that is their message; the callback data is its payload.
+    assert (pressed.text, pressed.external_message_id) == ("No", "7003:cb:4410001")
+    assert [(a.kind, a.name, a.payload) for a in pressed.attachments] == [  # type: ignore[attr-defined]
+        ("button_reply", "No", "helpful:no")
+    ]
     group = Update.model_validate(group_message(7004, -1001234500001, 5, "hello all"))
     assert group.message is not None and normalize_message(group.message) is None
     post = Update.model_validate(channel_post(-1001234500002, 9, "Sale!"))
@@ -522,7 +526,7 @@ async def test_every_kind_of_content_is_stored(settings: Settings, fake: FakeTel
         assert stored["7301:304"].text == "/start"
         assert stored["7301:306"].attachments[0].kind == "image"
         assert stored["7301:309"].text == "😢"
-        assert stored["7301:cb:9001"].text == "helpful:yes"
+        assert stored["7301:cb:9001"].text == "Yes"  # the title of the pressed button
         answered = fake.calls_to("answerCallbackQuery")
         assert [c.params["callback_query_id"] for c in answered] == ["9001"]
 

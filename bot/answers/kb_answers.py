@@ -13,7 +13,7 @@ import re
 from bot.answers.knowledge import KnowledgeHit, KnowledgeSearch, is_heading_path
 from bot.answers.model_context import ModelContext
 from bot.answers.replies import Reply, TokenSink
-from bot.core.types import Source
+from bot.core.types import QuickReply, Source
 
 MAX_ANSWER_CHARS = 1500
 # A second document is cited when the retrievers nearly agree on it too: at least one ranks
@@ -41,6 +41,7 @@ _TEXTS = {
         "unknown": "I'm sorry, I couldn't find an answer to that in our knowledge base. "
         "Write “operator” and a person will help you.",
         "handoff": "Of course — I'm passing the conversation to an operator.",
+        "person_button": "Talk to a person",
         "attachment": "I can only read text, so I'm passing this to an operator who will "
         "look at what you sent.",
     },
@@ -52,6 +53,7 @@ _TEXTS = {
         "unknown": "К сожалению, я не нашёл ответа на этот вопрос в нашей базе знаний. "
         "Напишите «оператор», и вам поможет человек.",
         "handoff": "Конечно — передаю разговор оператору.",
+        "person_button": "Позвать оператора",
         "attachment": "Я умею читать только текст, поэтому передаю ваше сообщение оператору — "
         "он посмотрит, что вы прислали.",
     },
@@ -112,6 +114,12 @@ def language_note(passages: list[KnowledgeHit], language: str | None) -> str | N
     return _texts(language)["other_language"].format(language=names.get(other, other))
 
 
+def _person_button(texts: dict[str, str]) -> list[QuickReply]:
+    """The offer of an operator as a button; its title asks for a person in words the
+    hand-off check knows, so a press hands the chat over like the typed request."""
+    return [QuickReply(title=texts["person_button"], payload="handoff")]
+
+
 class KnowledgeAnswers:
     """`ReplyGenerator` that answers from retrieved passages without generation."""
 
@@ -133,7 +141,7 @@ class KnowledgeAnswers:
         if not passages:
             text = texts["unknown"]
             await on_token(text)
-            return Reply(text=text, abstained=True)
+            return Reply(text=text, abstained=True, quick_replies=_person_button(texts))
         note = language_note(passages, context.language)
         body = [note or texts["intro"]]
         for hit in passages:
@@ -146,6 +154,7 @@ class KnowledgeAnswers:
         await on_token(text)
         return Reply(
             text=text,
+            quick_replies=_person_button(texts),
             sources=[
                 Source(title=h.title, source=h.source, score=round(h.score, 3)) for h in passages
             ],

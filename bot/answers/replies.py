@@ -10,7 +10,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from bot.answers.agent_context import ToolCallNote
 from bot.answers.model_context import ModelContext
-from bot.core.types import Source
+from bot.core.types import QuickReply, Source
 
 TokenSink = Callable[[str], Awaitable[None]]
 
@@ -26,6 +26,8 @@ class Reply:
     guardrail: str | None = None
     # True when the knowledge base had nothing for the question (a knowledge gap, analytics).
     abstained: bool = False
+    # Buttons offered with the answer ("Talk to a person"); a press is a customer message.
+    quick_replies: list[QuickReply] = field(default_factory=list)
 
 
 class ReplyUnavailable(Exception):

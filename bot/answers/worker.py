@@ -119,8 +119,11 @@ def _answer_meta(reply: Reply, verdicts: list[Verdict]) -> dict[str, Any]:
         meta["guardrails"] = [v.as_meta() for v in verdicts]
     if reply.guardrail:
         meta.update(kind="guardrail", reason=reply.guardrail)
-    elif reply.abstained:
-        meta["abstained"] = True  # a knowledge gap, counted on the analytics page
+    else:
+        if reply.abstained:
+            meta["abstained"] = True  # a knowledge gap, counted on the analytics page
+        if reply.quick_replies:
+            meta["quick_replies"] = [q.model_dump(exclude_none=True) for q in reply.quick_replies]
     return meta
 
 

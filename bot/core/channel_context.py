@@ -17,8 +17,9 @@ from bot.core.conversations import (
     messages_after,
     set_message_status,
 )
-from bot.core.documents import Contact, Message, ModeChange
+from bot.core.documents import Contact, Conversation, Message, ModeChange
 from bot.core.ingest import APPEND_TIMEOUT_S, INGESTED, IngestStream
+from bot.core.outbox import outbound_of
 from bot.core.pipeline import handle_incoming_message
 from bot.core.runtime import Core
 from bot.core.types import (
@@ -30,6 +31,7 @@ from bot.core.types import (
     InboundResult,
     IngestUnavailable,
     MessageView,
+    OutboundMessage,
     SessionInfo,
     Subscription,
 )
@@ -198,3 +200,34 @@ class CoreChannelContext:
 
     async def allow(self, bucket: str, key: str, rate: str, *, client: str | None = None) -> bool:
         return await self.core.limiter.allow(bucket, key, rate, client=client)
+
+    async def outbound_for(
+        self, *, channel: str, provider_message_id: str
+    ) -> OutboundMessage | None:
+        message = await Message.find_one(
+            {"channel": channel, "provider_message_id": provider_message_id}
+        )
+        if message is None:
+            return None
+        conversation = await Conversation.get(message.conversation_id)
+        if conversation is None:
+            return None
+        contact = await Contact.get(conversation.contact_id)
+        return outbound_of(message, conversation, contact)
+
+    async def rebind_delivery(
+        self, *, channel: str, provider_message_id: str, new_provider_message_id: str
+    ) -> None:
+        message = await Message.find_one(
+            {"channel": channel, "provider_message_id": provider_message_id}
+        )
+        if message is None:
+            return
+        # Sent as the template now: a failure of that one is final, never sent again.
+        await message.set({"meta.template": True})
+        await set_message_status(
+            core=self.core,
+            message=message,
+            status=DeliveryStatus.SENT,
+            provider_message_id=new_provider_message_id,
+        )

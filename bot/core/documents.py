@@ -165,6 +165,7 @@ class Message(Document):
             client_id=self.client_id,
             sources=self.sources,
             attachments=self.attachments,
+            quick_replies=self.meta.get("quick_replies") or [],
         )
 
 

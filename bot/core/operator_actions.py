@@ -18,7 +18,7 @@ from bot.core.conversations import append_message, get_conversation
 from bot.core.documents import Contact, Conversation, Message, Operator, PromptBlock, utcnow
 from bot.core.modes import transition
 from bot.core.outbox import deliver_pending
-from bot.core.types import Author, ConversationEvent, Mode
+from bot.core.types import Author, ConversationEvent, Mode, QuickReply
 
 if TYPE_CHECKING:
     from bot.core.runtime import Core
@@ -173,10 +173,29 @@ async def close(*, core: Core, conversation_id: str, operator: Operator) -> Conv
     )
 
 
+def _reply_meta(template: bool, quick_replies: list[QuickReply] | None) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    if template:
+        meta["template"] = True
+    if quick_replies:
+        meta["quick_replies"] = [q.model_dump(exclude_none=True) for q in quick_replies]
+    return meta
+
+
 async def operator_reply(
-    *, core: Core, conversation_id: str, operator: Operator, text: str
+    *,
+    core: Core,
+    conversation_id: str,
+    operator: Operator,
+    text: str,
+    template: bool = False,
+    quick_replies: list[QuickReply] | None = None,
 ) -> tuple[Message, Conversation]:
-    """Store an operator's message and send it; the chat becomes this operator's first."""
+    """Store an operator's message and send it; the chat becomes this operator's first.
+
+    With `template`, the channel sends it as its approved template (WhatsApp outside the
+    24-hour window), the text filling the template's variables.
+    """
     conversation = await _conversation(conversation_id)
     assert conversation.id is not None
     if conversation.mode is not Mode.OPERATOR or conversation.assignee_id != operator.id:
@@ -194,6 +213,7 @@ async def operator_reply(
         author=Author.OPERATOR,
         text=text,
         operator_id=operator.id,
+        meta=_reply_meta(template, quick_replies),
     )
     await deliver_pending(core=core, conversation=conversation)
     # The delivery status was written by the outbox; read it back for the caller.

@@ -27,6 +27,19 @@ SWEEP_SETTLE = timedelta(seconds=5)
 CLAIMANT = process_name("outbox")
 
 
+def outbound_of(
+    message: Message, conversation: Conversation, contact: Contact | None
+) -> OutboundMessage:
+    """What a channel needs to send a stored message: its view, the chat, the window."""
+    return OutboundMessage(
+        message=message.view(),
+        external_chat_id=conversation.external_chat_id,
+        customer_last_wrote_at=conversation.last_customer_message_at,
+        display_name=contact.display_name if contact is not None else None,
+        template=bool(message.meta.get("template")),
+    )
+
+
 async def _claim(message: Message, *, steal_from: str | None = None) -> bool:
     """Take a pending message for sending so two processes never send it twice.
 
@@ -147,9 +160,7 @@ async def _deliver_in_order(
             )
             continue
         try:
-            outbound = OutboundMessage(
-                message=message.view(), external_chat_id=conversation.external_chat_id
-            )
+            outbound = outbound_of(message, conversation, contact)
             result = await output.send(outbound)
         except Exception as exc:  # an adapter bug must not lose the message's state
             logger.exception("send on {} failed", conversation.channel)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -87,6 +87,13 @@ class Source(BaseModel):
         return data
 
 
+class QuickReply(BaseModel):
+    """A button offered with a message; a press comes back as `text` (and `payload`)."""
+
+    title: str = Field(min_length=1, max_length=64)
+    payload: str | None = Field(default=None, max_length=64)
+
+
 class MessageView(BaseModel):
     """A message as the API and every frame show it (the external contract's Message)."""
 
@@ -103,12 +110,19 @@ class MessageView(BaseModel):
     # An operators' private note (bot.core.notes): shown in the panel, refused by every
     # channel. Left out of the wire shape unless set.
     private: bool = False
+    # Buttons offered with this message (Telegram inline keyboard, WhatsApp quick replies,
+    # widget chips); a press arrives as an ordinary customer message.
+    quick_replies: list[QuickReply] = Field(default_factory=list)
 
     @model_serializer(mode="wrap")
-    def _without_private_flag(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+    def _without_unset_extras(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Most messages are neither private nor offer buttons: their wire shape stays the
+        # contract's Message.
         data: dict[str, Any] = handler(self)
         if not data.get("private"):
             data.pop("private", None)
+        if not data.get("quick_replies"):
+            data.pop("quick_replies", None)
         return data
 
 
@@ -250,6 +264,38 @@ class ChannelContext(Protocol):
         """Count one hit against a rate such as "20/minute"; False when over it."""
         ...
 
+    async def outbound_for(
+        self, *, channel: str, provider_message_id: str
+    ) -> OutboundMessage | None:
+        """The stored message a provider id belongs to, as it was sent (None if unknown)."""
+        ...
+
+    async def rebind_delivery(
+        self, *, channel: str, provider_message_id: str, new_provider_message_id: str
+    ) -> None:
+        """The message was sent again (as a template): later reports carry the new id."""
+        ...
+
+
+# WhatsApp's customer-service window: free-form messages only this long after the
+# customer's last message; later, an approved template.
+CUSTOMER_WINDOW = timedelta(hours=24)
+
+
+def window_closes_at(last_customer_message_at: datetime | None) -> datetime | None:
+    """When the customer-service window closes (None: the customer never wrote)."""
+    if last_customer_message_at is None:
+        return None
+    if last_customer_message_at.tzinfo is None:  # stored as naive UTC
+        last_customer_message_at = last_customer_message_at.replace(tzinfo=UTC)
+    return last_customer_message_at + CUSTOMER_WINDOW
+
+
+def window_open(last_customer_message_at: datetime | None, now: datetime | None = None) -> bool:
+    """True while a free-form message may reach the customer on a windowed channel."""
+    closes = window_closes_at(last_customer_message_at)
+    return closes is not None and (now or datetime.now(UTC)) < closes
+
 
 @dataclass(frozen=True, slots=True)
 class OutboundMessage:
@@ -257,6 +303,11 @@ class OutboundMessage:
 
     message: MessageView
     external_chat_id: str
+    # When the customer last wrote (WhatsApp's 24-hour window), and their name.
+    customer_last_wrote_at: datetime | None = None
+    display_name: str | None = None
+    # Send as the configured template, whatever the window (an operator asked for it).
+    template: bool = False
 
 
 @dataclass(frozen=True, slots=True)

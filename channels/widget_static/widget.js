@@ -454,6 +454,9 @@ button { font: inherit; color: inherit; }
 .sb-sources a { color: var(--sb-link); }
 .sb-source-file { opacity: .8; }
 .sb-attachments { margin: 4px 4px 0; font-size: 12.5px; }
+.sb-chips { display: flex; flex-wrap: wrap; gap: 6px; margin: 8px 0 0; }
+.sb-chip { border: 1px solid var(--sb-accent); background: var(--sb-surface); color: var(--sb-accent); border-radius: 16px; padding: 5px 12px; font: inherit; font-size: 13px; cursor: pointer; }
+.sb-chip:hover, .sb-chip:focus-visible { background: var(--sb-accent); color: var(--sb-accent-fg); }
 .sb-attachments a { color: var(--sb-link); }
 
 .sb-typing {
@@ -688,6 +691,27 @@ button { font: inherit; color: inherit; }
     return items.length ? el("div", { className: "sb-attachments", "data-testid": "sb-attachments" }, items) : null;
   }
 
+  // Quick replies of the latest message: a press is sent as an ordinary message (its title),
+  // with the button's payload beside it.
+  function chipsNode(replies) {
+    if (!Array.isArray(replies) || !replies.length) return null;
+    const buttons = [];
+    for (const r of replies) {
+      if (!r || typeof r.title !== "string" || !r.title.trim()) continue;
+      const payload = typeof r.payload === "string" ? r.payload : null;
+      buttons.push(
+        el("button", {
+          type: "button",
+          className: "sb-chip",
+          "data-testid": "sb-chip",
+          text: r.title,
+          onclick: () => send(r.title, payload),
+        }),
+      );
+    }
+    return buttons.length ? el("div", { className: "sb-chips", role: "group" }, buttons) : null;
+  }
+
   function authorLabel(m) {
     if (m.author === "operator") {
       const name = [m.author_name, m.operator_name, m.sender_name].find((x) => typeof x === "string" && x.trim());
@@ -718,6 +742,8 @@ button { font: inherit; color: inherit; }
     li.appendChild(body);
     const att = attachmentsNode(item.attachments);
     if (att) li.appendChild(att);
+    const chips = item.offer ? chipsNode(item.quick_replies) : null;
+    if (chips) li.appendChild(chips);
     if (author === "ai" || item.sources) {
       const src = sourcesNode(item.sources);
       if (src) li.appendChild(src);
@@ -759,6 +785,7 @@ button { font: inherit; color: inherit; }
         status: m.author === "customer" ? "sent" : m.status || "sent",
         sources: m.sources,
         attachments: m.attachments,
+        quick_replies: m.quick_replies,
         author_name: m.author_name,
         operator_name: m.operator_name,
         sender_name: m.sender_name,
@@ -780,6 +807,9 @@ button { font: inherit; color: inherit; }
       });
     }
     provisional.sort((a, b) => a.order - b.order);
+    // Buttons are offered only while their message is the latest thing in the chat.
+    const last = confirmed[confirmed.length - 1];
+    if (last && !provisional.length && last.author !== "customer") last.offer = true;
     return confirmed.concat(provisional);
   }
 
@@ -801,7 +831,7 @@ button { font: inherit; color: inherit; }
     const ordered = [];
     for (const item of items) {
       wanted.add(item.key);
-      const sig = JSON.stringify([item.text, item.status, item.seq, item.created_at, item.sources, item.attachments, item.id, item.client_id]);
+      const sig = JSON.stringify([item.text, item.status, item.seq, item.created_at, item.sources, item.attachments, item.id, item.client_id, item.offer ? item.quick_replies : null]);
       let entry = nodes.get(item.key);
       if (!entry || entry.sig !== sig) {
         const node = buildItem(item);
@@ -955,10 +985,11 @@ button { font: inherit; color: inherit; }
     input.focus({ preventScroll: true });
   }
 
-  function send(text) {
+  function send(text, payload) {
     text = String(text).replace(/\s+$/, "").replace(/^\s*\n/, "");
     if (!text.trim()) return null;
     const entry = { client_id: uuid4(), text, created_at: new Date().toISOString(), order: ++state.order };
+    if (payload) entry.payload = payload;
     state.outbox.set(entry.client_id, entry);
     saveOutbox();
     scheduleRender(true);
@@ -978,7 +1009,9 @@ button { font: inherit; color: inherit; }
   }
 
   function sendMessageFrame(entry) {
-    const ok = sendFrame({ type: "message", text: entry.text, client_id: entry.client_id });
+    const frame = { type: "message", text: entry.text, client_id: entry.client_id };
+    if (entry.payload) frame.payload = entry.payload; // a pressed quick reply's
+    const ok = sendFrame(frame);
     if (ok) {
       state.lastSent = { client_id: entry.client_id, at: Date.now() };
       probe(); // a message waits on "Sending…": learn now whether anyone is listening

@@ -32,6 +32,7 @@
     typingTimer: null,
     blocks: [],
     blockId: null,
+    template: { configured: false }, // WhatsApp's template for chats outside the window
   };
 
   // --- HTTP ----------------------------------------------------------------------------
@@ -133,7 +134,7 @@
     const who = state.me.display_name || state.me.email;
     $("me").textContent = state.me.role === "admin" ? `${who} · admin` : who;
     connectSocket();
-    await Promise.all([loadConversations(), loadUnread()]);
+    await Promise.all([loadConversations(), loadUnread(), loadTemplate()]);
     route();
   }
 
@@ -337,6 +338,77 @@
     $("btn-takeover").disabled = mine;
     $("btn-handback").disabled = item.mode === "ai";
     $("btn-close").disabled = item.mode === "closed";
+    renderWindow(item);
+  }
+
+  async function loadTemplate() {
+    try {
+      state.template = await api("GET", "/api/whatsapp/template");
+    } catch (_) {
+      state.template = { configured: false };
+    }
+  }
+
+  // WhatsApp: free text reaches the customer only within 24 hours of their last message.
+  function windowClosed(item) {
+    if (!item || !item.window) return false;
+    const closes = item.window.closes_at ? Date.parse(item.window.closes_at) : NaN;
+    return !(closes > Date.now());
+  }
+
+  function outsideWindowTemplate() {
+    return windowClosed(state.conversations.get(state.openId)) && state.template.configured;
+  }
+
+  function renderWindow(item) {
+    const banner = $("window-banner");
+    const label = $("chat-window");
+    const box = $("reply");
+    const send = $("reply-send");
+    const chat = $("chat-view");
+    if (!item || !item.window) {
+      delete chat.dataset.window;
+      label.textContent = "";
+      banner.hidden = true;
+      box.disabled = false;
+      box.placeholder = "Type a reply — Enter sends, Shift+Enter for a new line";
+      send.textContent = "Send";
+      send.disabled = false;
+      return;
+    }
+    const closed = windowClosed(item);
+    chat.dataset.window = closed ? "closed" : "open";
+    if (!closed) {
+      label.textContent = `24-hour window open until ${clockTime(item.window.closes_at)}`;
+      banner.hidden = true;
+      box.disabled = false;
+      box.placeholder = "Type a reply — Enter sends, Shift+Enter for a new line";
+      send.textContent = "Send";
+      send.disabled = false;
+      return;
+    }
+    label.textContent = "outside the 24-hour window";
+    const since = item.window.closes_at
+      ? `The customer last wrote over 24 hours ago (the window closed ${relTime(item.window.closes_at)}).`
+      : "The customer has not written yet.";
+    banner.hidden = false;
+    if (state.template.configured) {
+      banner.textContent =
+        `${since} WhatsApp delivers no free text until they write again: ` +
+        "what you send goes out as the approved template, your text filling its variables.";
+      box.disabled = false;
+      box.placeholder = "Text for the template (optional)";
+      send.textContent = "Send template";
+      send.disabled = false;
+    } else {
+      banner.textContent =
+        `${since} WhatsApp delivers no free text until they write again, ` +
+        "and no template is configured (WHATSAPP_TEMPLATE_SID).";
+      box.disabled = true;
+      box.placeholder = "Free text cannot reach this customer now";
+      send.textContent = "Send";
+      send.disabled = true;
+    }
   }
 
   function messageNode(message) {
@@ -537,11 +609,15 @@
     const box = $("reply");
     const text = box.value;
     const id = state.openId;
-    if (!id || !text.trim()) return;
+    const item = state.conversations.get(id);
+    const template = outsideWindowTemplate();
+    if (!id || (!text.trim() && !template)) return;
+    if (windowClosed(item) && !template) return; // free text would never arrive
     $("reply-send").disabled = true;
     $("chat-error").hidden = true;
     try {
-      const data = await api("POST", `/api/conversations/${id}/messages`, { text });
+      const body = template ? { text, template: true } : { text };
+      const data = await api("POST", `/api/conversations/${id}/messages`, body);
       box.value = "";
       state.conversations.set(id, data.conversation);
       addMessage(data.message);
@@ -552,6 +628,7 @@
       if (err.status !== 401) showChatError(`Not sent: ${err.message}`);
     } finally {
       $("reply-send").disabled = false;
+      renderWindow(state.conversations.get(state.openId));
       box.focus();
     }
   }
@@ -690,6 +767,12 @@
           refreshListSoon(); // a chat this list has not seen yet
         }
         if (message.author === "customer") {
+          if (item && item.window) {
+            // The customer wrote: the 24-hour window opens again from now.
+            const closes = new Date(Date.parse(message.created_at) + 24 * 3600 * 1000);
+            item.window = { open: true, closes_at: closes.toISOString() };
+            if (id === state.openId) renderWindow(item);
+          }
           setUnread(id, (state.unread.get(id) || 0) + 1);
           if (id === state.openId) $("typing").hidden = true;
         } else if (message.author === "operator") {
@@ -1147,6 +1230,8 @@
     // Relative times in the list stay fresh.
     setInterval(() => {
       if (state.me && !$("chats-page").hidden) renderList();
+      // A WhatsApp chat's window closes while it is open: the reply box follows.
+      if (state.openId) renderWindow(state.conversations.get(state.openId));
     }, 30000);
   }
 
