@@ -34,6 +34,7 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from bot.core.inbound_claims import InboundBusy
 from bot.core.processes import process_is_gone, process_name
+from bot.core.queue import take_from_dead_consumers
 from bot.core.wire import InputRejected
 
 # One hash tag: the script's keys live in one slot (a Redis Cluster runs it too).
@@ -249,29 +250,15 @@ class IngestStream:
 
     async def claim_from_dead(self, consumer: str, *, dead_after_ms: int) -> list[IngestEntry]:
         """Every entry of consumers that stopped polling or whose process is gone."""
-        try:
-            consumers = await self._redis.xinfo_consumers(self.stream, self.group)
-        except ResponseError:
-            return []
-        entries: list[IngestEntry] = []
-        for info in consumers:
-            name = _text(info["name"])
-            if name == consumer:
-                continue
-            if int(info.get("idle", 0)) < dead_after_ms and not process_is_gone(name):
-                continue
-            pending = await self._redis.xpending_range(
-                self.stream, self.group, min="-", max="+", count=1000, consumername=name
-            )
-            ids: list[Any] = [item["message_id"] for item in pending]
-            if ids:
-                claimed: list[Any] = await self._redis.xclaim(
-                    self.stream, self.group, consumer, min_idle_time=0, message_ids=ids
-                )
-                entries += [e for i, f in claimed if (e := _decode(i, f)) is not None]
-            if len(ids) >= int(info.get("pending", 0)):
-                await self._redis.xgroup_delconsumer(self.stream, self.group, name)
-        return entries
+        claimed = await take_from_dead_consumers(
+            self._redis,
+            self.stream,
+            self.group,
+            consumer,
+            dead_after_ms=dead_after_ms,
+            known_dead=process_is_gone,
+        )
+        return [e for _, i, f in claimed if (e := _decode(i, f)) is not None]
 
     async def present(self, entry_id: str) -> bool:
         """True while an entry is in the stream (not yet processed and acknowledged)."""

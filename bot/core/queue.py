@@ -32,6 +32,44 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+async def take_from_dead_consumers(
+    redis: Redis,
+    stream: str,
+    group: str,
+    consumer: str,
+    *,
+    dead_after_ms: int,
+    known_dead: Callable[[str], bool],
+) -> list[tuple[str, Any, Any]]:
+    """Claim for `consumer` every pending entry of the group's dead consumers, as
+    (dead consumer, entry id, fields), and forget the consumers left with nothing.
+
+    Dead: silent for `dead_after_ms`, or named by `known_dead` (a process known gone)."""
+    try:
+        consumers = await redis.xinfo_consumers(stream, group)
+    except ResponseError:
+        return []
+    claimed: list[tuple[str, Any, Any]] = []
+    for info in consumers:
+        name = _text(info["name"])
+        if name == consumer:
+            continue
+        if int(info.get("idle", 0)) < dead_after_ms and not known_dead(name):
+            continue
+        pending = await redis.xpending_range(
+            stream, group, min="-", max="+", count=1000, consumername=name
+        )
+        ids: list[Any] = [entry["message_id"] for entry in pending]
+        if ids:
+            taken: list[Any] = await redis.xclaim(
+                stream, group, consumer, min_idle_time=0, message_ids=ids
+            )
+            claimed += [(name, entry_id, fields) for entry_id, fields in taken]
+        if len(ids) >= int(info.get("pending", 0)):
+            await redis.xgroup_delconsumer(stream, group, name)
+    return claimed
+
+
 def _decode(entry_id: Any, fields: dict[Any, Any]) -> ReplyJob | None:
     data = {_text(k): _text(v) for k, v in fields.items()}
     try:
@@ -137,31 +175,18 @@ class ReplyQueue:
         wait out the idle timeout of `reclaim`. Consumers `known_dead` says are gone are taken
         at once (a Redis that restarted counts every consumer's silence from its restart).
         """
-        try:
-            consumers = await self._redis.xinfo_consumers(self.stream, self.group)
-        except ResponseError:
-            return []
         jobs: list[ReplyJob] = []
-        for info in consumers:
-            name = _text(info["name"])
-            if name == consumer:
-                continue
-            if int(info.get("idle", 0)) < dead_after_ms and not known_dead(name):
-                continue
-            pending = await self._redis.xpending_range(
-                self.stream, self.group, min="-", max="+", count=1000, consumername=name
-            )
-            ids: list[Any] = [entry["message_id"] for entry in pending]
-            if ids:
-                claimed: list[Any] = await self._redis.xclaim(
-                    self.stream, self.group, consumer, min_idle_time=0, message_ids=ids
-                )
-                for entry_id, fields in claimed:
-                    job = _decode(entry_id, fields) if fields else None
-                    if job is not None:
-                        jobs.append(dataclasses.replace(job, claimed_from=name))
-            if len(ids) >= int(info.get("pending", 0)):
-                await self._redis.xgroup_delconsumer(self.stream, self.group, name)
+        for name, entry_id, fields in await take_from_dead_consumers(
+            self._redis,
+            self.stream,
+            self.group,
+            consumer,
+            dead_after_ms=dead_after_ms,
+            known_dead=known_dead,
+        ):
+            job = _decode(entry_id, fields) if fields else None
+            if job is not None:
+                jobs.append(dataclasses.replace(job, claimed_from=name))
         return jobs
 
     async def touch(self, consumer: str, job_id: str) -> None:
