@@ -18,7 +18,7 @@ from bot.core.documents import Message
 from bot.core.ratelimit import FAIL_CLOSED_BUCKETS, RATE_LIMITER_UNAVAILABLE, RateLimiter
 from config import Settings
 from tests.fakes.background import free_port
-from tests.support import live_app, new_session, widget_socket
+from tests.support import ingested, live_app, new_session, widget_socket
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -53,6 +53,7 @@ async def test_limits_hold_with_many_sockets_sending_at_once(settings: Settings)
         assert {a["code"] for a in answers} == {"rate_limited"}
         assert unavailable_count() == before, "the limiter gave up under load"
         ids = [PydanticObjectId(s["conversation_id"]) for s in sessions]
+        await ingested(app)  # a message is stored behind its durable append
         stored = await Message.find({"conversation_id": {"$in": ids}}).to_list()
         per_conversation = Counter(m.conversation_id for m in stored)
         assert sorted(per_conversation.values()) == [1] * VISITORS

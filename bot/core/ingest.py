@@ -148,9 +148,11 @@ class IngestStream:
         Appends made while others are on their way go together in one pipeline: one round
         trip (and one AOF fsync) for a burst instead of one per update.
         """
-        # A chat id can be a phone number: key names carry only a digest of it.
+        # Chat ids and delivery keys name people (a phone number, a visitor id): key names
+        # carry only digests, so nothing of an erased contact stays readable in Redis.
         chat_key = hashlib.sha256(f"{channel}:{chat}".encode()).hexdigest()[:24]
-        keys = [f"{SEEN_PREFIX}{channel}:{key}", self.stream, f"{LAST_PREFIX}{chat_key}"]
+        seen_key = hashlib.sha256(f"{channel}:{key}".encode()).hexdigest()[:32]
+        keys = [f"{SEEN_PREFIX}{channel}:{seen_key}", self.stream, f"{LAST_PREFIX}{chat_key}"]
         args = [dedup_ttl_s, channel, chat_key, payload, LAST_TTL_S]
         _last_append[0] = time.monotonic()
         done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
