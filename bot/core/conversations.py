@@ -84,12 +84,17 @@ async def find_or_create_conversation(
 
 
 async def next_seq(
-    conversation_id: PydanticObjectId, *, author: Author | None = None, at: datetime | None = None
+    conversation_id: PydanticObjectId,
+    *,
+    author: Author | None = None,
+    at: datetime | None = None,
+    only_if: dict[str, Any] | None = None,
 ) -> int:
     """Reserve the next number of a conversation's shared message/mode sequence.
 
     With `author` and `at`, the same atomic update records the conversation's activity (one
-    round trip per message instead of two).
+    round trip per message instead of two). With `only_if`, only while the conversation also
+    matches those conditions (LookupError otherwise).
     """
     new_seq = {"$add": ["$last_seq", 1]}
     stage: dict[str, Any] = {"last_seq": new_seq}
@@ -102,13 +107,13 @@ async def next_seq(
     elif author is Author.OPERATOR:
         stage["unread_operator"] = 0
     raw = await Conversation.get_pymongo_collection().find_one_and_update(
-        {"_id": conversation_id},
+        {**(only_if or {}), "_id": conversation_id},
         [{"$set": stage}],
         projection={"last_seq": 1},
         return_document=ReturnDocument.AFTER,
     )
     if raw is None:
-        raise LookupError(f"conversation {conversation_id} does not exist")
+        raise LookupError(f"conversation {conversation_id} does not exist or does not match")
     return int(raw["last_seq"])
 
 
@@ -128,16 +133,18 @@ async def append_message(
     created_at: datetime | None = None,
     message_id: PydanticObjectId | None = None,
     publish: bool = True,
+    only_if: dict[str, Any] | None = None,
 ) -> tuple[Message, bool]:
     """Store a message with the next seq and publish it; a known `external_id` is a no-op.
 
     Returns the stored message and whether it was new. Callers that expect duplicates look
     them up first (the unique index is the guarantee; a lost race costs a gap in seq).
-    With `publish=False` the caller publishes it (`publish_created`) when it is ready.
+    With `publish=False` the caller publishes it (`publish_created`) when it is ready; with
+    `only_if`, the seq is reserved only while the conversation matches it (`next_seq`).
     """
     assert conversation.id is not None
     now = created_at or utcnow()
-    seq = await next_seq(conversation.id, author=author, at=now)
+    seq = await next_seq(conversation.id, author=author, at=now, only_if=only_if)
     message = Message(
         id=message_id,
         conversation_id=conversation.id,

@@ -22,18 +22,15 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from beanie import PydanticObjectId
 from loguru import logger
-from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
 from redis.exceptions import RedisError
 
-from bot.core.conversations import publish_created
-from bot.core.documents import Conversation, Message, utcnow
-from bot.core.types import Author, DeliveryStatus, Mode, Source
+from bot.core.conversations import append_message, publish_created
+from bot.core.documents import Conversation, Message
+from bot.core.types import Author, Mode, Source
 
 if TYPE_CHECKING:
     from bot.core.runtime import Core
@@ -89,26 +86,6 @@ class AiFence:
         return found is not None
 
 
-async def _reserve_seq(fence: AiFence, at: datetime) -> int:
-    """The next seq of the conversation, only while the fence holds (one atomic update)."""
-    raw = await Conversation.get_pymongo_collection().find_one_and_update(
-        fence.query(),
-        [
-            {
-                "$set": {
-                    "last_seq": {"$add": ["$last_seq", 1]},
-                    "last_message_at": {"$max": ["$last_message_at", at]},
-                }
-            }
-        ],
-        projection={"last_seq": 1},
-        return_document=ReturnDocument.AFTER,
-    )
-    if raw is None:
-        raise Fenced(f"conversation {fence.conversation_id} is no longer the AI's")
-    return int(raw["last_seq"])
-
-
 async def append_fenced(
     *,
     core: Core,
@@ -125,31 +102,23 @@ async def append_fenced(
 
     Returns the message and whether it is new (a known `external_id` is the stored one).
     """
-    now = utcnow()
-    seq = await _reserve_seq(fence, now)
-    message = Message(
-        id=message_id,
-        conversation_id=fence.conversation_id,
-        seq=seq,
-        author=author,
-        text=text,
-        channel=conversation.channel,
-        external_id=external_id or f"sb:{uuid.uuid4().hex}",
-        status=DeliveryStatus.PENDING,
-        sources=sources or [],
-        meta={**(meta or {}), FENCE_META: fence.version},
-        created_at=now,
-        updated_at=now,
-    )
     try:
-        await message.insert()
-    except DuplicateKeyError:
-        existing = await Message.find_one(
-            {"channel": conversation.channel, "external_id": message.external_id}
+        message, created = await append_message(
+            core=core,
+            conversation=conversation,
+            author=author,
+            text=text,
+            external_id=external_id,
+            sources=sources,
+            meta={**(meta or {}), FENCE_META: fence.version},
+            message_id=message_id,
+            publish=False,
+            only_if=fence.query(),  # the seq is reserved only while the fence holds
         )
-        if existing is None:
-            raise
-        return existing, False
+    except LookupError as exc:
+        raise Fenced(f"conversation {fence.conversation_id} is no longer the AI's") from exc
+    if not created:
+        return message, False
     if not await fence.holds():
         # A take-over landed between the seq and the insert: nobody has heard of this
         # message yet, and nobody will.
