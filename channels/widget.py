@@ -492,6 +492,10 @@ class WidgetConnection:
                 self.mode = Mode(event.data["mode"])
                 await self.send_json({"type": "status", "seq": event.seq, "mode": self.mode.value})
         elif event.type == "token":
+            if self.mode is not None and self.mode is not Mode.AI:
+                # The chat left the AI (a take-over, a hand-off): the rest of a draft that
+                # was streaming will never be stored or sent, so none of it is shown either.
+                return
             data = event.data
             await self.send_json(
                 {"type": "token", "message_id": data["message_id"], "text": data["text"]}

@@ -29,7 +29,7 @@ from bot.core.events import EventBus
 from bot.core.modes import transition
 from bot.core.pipeline import handle_incoming_message
 from bot.core.runtime import Core
-from bot.core.types import Author, InboundMessage, Mode
+from bot.core.types import Author, ConversationEvent, InboundMessage, Mode
 from config import Settings
 from tests.fakes.openai_server import FakeOpenAI, TextReply
 from tests.support import live_app, new_session, widget_socket, with_model
@@ -533,3 +533,37 @@ async def test_socket_keeps_serving_after_the_visitor_resumes_a_stale_token(
         async with widget_socket(app, resumed["token"]) as ws:
             history = await ws.next()
         assert [m["text"] for m in history["messages"]] == ["first visit"]
+
+
+async def test_a_draft_still_streaming_after_a_take_over_is_not_shown(settings: Settings) -> None:
+    async with live_app(settings, run_worker=False) as app:
+        session = await new_session(app)
+        cid = session["conversation_id"]
+
+        def token(text: str) -> ConversationEvent:
+            return ConversationEvent(
+                type="token", conversation_id=cid, data={"message_id": "draft", "text": text}
+            )
+
+        async with widget_socket(app, session["token"]) as ws:
+            await ws.next()  # history
+            await app.core.bus.publish(token("Your order "))
+            first = await ws.until(lambda f: f["type"] == "token")
+            assert first["text"] == "Your order "  # while the AI has the chat, drafts stream
+
+            await transition(
+                core=app.core,
+                conversation_id=PydanticObjectId(cid),
+                to=Mode.OPERATOR,
+                actor="operator:olga",
+                notify=False,
+            )
+            await ws.until(lambda f: f["type"] == "status" and f["mode"] == "operator")
+            # The model's task is cancelled through the cleanup hooks, but tokens already
+            # on the bus (or from a worker that has not heard yet) may still arrive.
+            await app.core.bus.publish(token("ships tomorrow."))
+            await app.core.bus.publish(
+                ConversationEvent(type="typing", conversation_id=cid, data={"author": "operator"})
+            )
+            await ws.until(lambda f: f["type"] == "typing")
+        assert [f["text"] for f in ws.frames if f["type"] == "token"] == ["Your order "]

@@ -1114,6 +1114,7 @@ button { font: inherit; color: inherit; }
       case "token": {
         const id = frame.message_id != null ? String(frame.message_id) : null;
         if (!id || state.messages.has(id) || typeof frame.text !== "string") break;
+        if (state.mode && state.mode !== "ai") break; // a person has the chat: no AI drafts
         let s = state.streaming.get(id);
         if (!s) {
           // One answer streams at a time: a draft under another id was dropped by the
