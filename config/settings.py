@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # `python -m bot worker` serves /health, /health/ready and /metrics on HOST at this port
+    # (the worker's reply and guardrail counters live in its process). Unset: no HTTP.
+    worker_port: int | None = Field(default=None, ge=1, le=65535)
 
     mongodb_uri: str | None = None
     mongodb_db: str = "switchboard"

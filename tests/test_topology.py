@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -228,8 +229,10 @@ async def test_two_apis_and_workers_as_separate_processes(
             procs.start(f"api{i}", [sys.executable, "-m", "bot", "serve", "--no-worker",
                                      "--port", str(port)],
                         _app_env(tmp_path, f"api{i}", mongodb_uri, redis_url, fake))
+        worker_port = free_port()
         procs.start("worker1", [sys.executable, "-m", "bot", "worker"],
-                    _app_env(tmp_path, "worker1", mongodb_uri, redis_url, fake))
+                    {**_app_env(tmp_path, "worker1", mongodb_uri, redis_url, fake),
+                     "WORKER_PORT": str(worker_port)})
         for i, port in enumerate(api_ports, start=1):
             # Generous: on a loaded 2-core CI machine a cold start takes tens of seconds.
             _wait(lambda port=port: _api_ready(port), f"api{i}", 180,
@@ -246,6 +249,12 @@ async def test_two_apis_and_workers_as_separate_processes(
             await asyncio.gather(a.quiet(1.5), b.quiet(1.5))
         assert a.ai_texts() == ["ok: hello from the first API"]
         assert b.ai_texts() == ["ok: hello from the second API"]
+        # The answers were counted where they were made, and that process can be scraped.
+        assert _api_ready(worker_port), procs.log("worker1")
+        scraped = httpx.get(f"http://127.0.0.1:{worker_port}/metrics", timeout=5).text
+        answered = re.search(r'^switchboard_replies_total\{outcome="answered"\} (\S+)$',
+                             scraped, re.MULTILINE)
+        assert answered and float(answered.group(1)) == 2, scraped[:2000]
 
         # 2. The API holding A's socket dies while A's answer is on its way.
         fake.script(TextReply("Answered while your API was down.", first_token_delay=2.0))

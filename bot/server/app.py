@@ -10,9 +10,10 @@ import asyncio
 import contextlib
 import hmac
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -240,5 +241,36 @@ async def run_worker_process(settings: Settings) -> None:
             started_channels(core, channels, inbound=False),
             running_ingest(core, channels),
             running_worker(core, engine),
+            worker_service_port(settings, core),
         ):
             await stop.wait()
+
+
+class _ServerWithoutSignals(uvicorn.Server):
+    """The process's SIGINT/SIGTERM handlers stop the worker; uvicorn must not take them."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.asynccontextmanager
+async def worker_service_port(settings: Settings, core: Core) -> AsyncIterator[None]:
+    """The worker's /health, /health/ready and /metrics on WORKER_PORT (nothing when unset)."""
+    if settings.worker_port is None:
+        yield
+        return
+    app = FastAPI(title="Switchboard worker", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.core = core
+    _add_service_routes(app, settings)
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.worker_port, log_config=None, lifespan="off"
+    )
+    server = _ServerWithoutSignals(config)
+    task = asyncio.create_task(server.serve(), name="worker-service-port")
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, timeout=5)
