@@ -16,6 +16,7 @@ from pathlib import Path
 from bot.answers.engine import Engine
 from bot.core.data_rights import erase_contact, purge_expired
 from bot.core.documents import AuditEntry, Contact, Conversation, Message, ModeChange, utcnow
+from bot.core.ingest import DEAD_STREAM, IngestStream
 from bot.core.pipeline import handle_incoming_message
 from bot.core.runtime import Core
 from bot.core.types import Attachment, InboundMessage, Mode
@@ -182,3 +183,36 @@ async def test_a_contact_a_restore_brought_back_is_erased_again_by_its_logged_ha
 
     assert again.contacts == 1
     assert await Contact.find_one({"external_user_id": "u-restored"}) is None
+
+
+async def test_erasure_drops_the_contacts_raw_updates_waiting_or_dead_lettered(core: Core) -> None:
+    erased_chat = await _chat(core, "u-raw", "hello")
+    await _chat(core, "u-raw-kept", "hi")
+    stream = IngestStream(core.redis)
+    await stream.ensure_group()
+    for key, chat, text in [
+        ("raw-1", "chat-u-raw", "my card is 4111 1111 1111 1111"),
+        ("raw-2", "chat-u-raw-kept", "kept update"),
+        ("raw-3", "chat-u-raw", "call me on +49 170 1234567"),
+    ]:
+        await stream.append(
+            channel=CHANNEL, key=key, chat=chat, payload=text.encode(), dedup_ttl_s=60
+        )
+    # The first one failed for good and went to the dead letters; the rest wait to be stored.
+    (first,) = await stream.read("test", count=1, block_ms=10)
+    await stream.dead_letter(first, "ValueError: could not be stored")
+
+    async def payloads() -> bytes:
+        raw = b""
+        for name in (stream.stream, DEAD_STREAM):
+            raw += b"|".join(f[b"payload"] for _, f in await core.redis.xrange(name))
+        return raw
+
+    assert b"4111" in await payloads() and b"+49 170" in await payloads()
+
+    erased = await erase_contact(core=core, contact_id=await _contact_of(erased_chat), actor="t")
+
+    assert erased.ingest_entries == 2
+    left = await payloads()
+    assert b"4111" not in left and b"+49 170" not in left
+    assert b"kept update" in left

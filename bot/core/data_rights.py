@@ -37,6 +37,7 @@ from bot.core.documents import (
     Note,
     utcnow,
 )
+from bot.core.ingest import IngestStream, chat_digest
 from bot.core.runtime import Core
 from bot.core.types import Mode
 from config import with_installation_secrets
@@ -62,6 +63,7 @@ class Erased:
     mode_changes: int = 0
     redis_keys: int = 0
     reply_jobs: int = 0
+    ingest_entries: int = 0
 
     def __add__(self, other: Erased) -> Erased:
         return Erased(
@@ -71,6 +73,7 @@ class Erased:
             mode_changes=self.mode_changes + other.mode_changes,
             redis_keys=self.redis_keys + other.redis_keys,
             reply_jobs=self.reply_jobs + other.reply_jobs,
+            ingest_entries=self.ingest_entries + other.ingest_entries,
         )
 
     def as_dict(self) -> dict[str, int]:
@@ -81,6 +84,7 @@ class Erased:
             "mode_changes": self.mode_changes,
             "redis_keys": self.redis_keys,
             "reply_jobs": self.reply_jobs,
+            "ingest_entries": self.ingest_entries,
         }
 
 
@@ -179,12 +183,10 @@ async def erase_contact(*, core: Core, contact_id: str, actor: str) -> Erased:
     restored backup brought back).
     """
     contact = await _contact(contact_id, core)
-    conversation_ids = [
-        c.id
-        for c in await Conversation.find({"contact_id": contact.id}).to_list()
-        if c.id is not None
-    ]
+    conversations = await Conversation.find({"contact_id": contact.id}).to_list()
+    conversation_ids = [c.id for c in conversations if c.id is not None]
     erased = await _delete_conversations(core, conversation_ids)
+    erased += Erased(ingest_entries=await _drop_ingest_entries(core, conversations))
     names = [str(contact.id), *(str(c) for c in conversation_ids)]
     erased += Erased(
         contacts=await _delete_many(Contact, {"_id": contact.id}),
@@ -212,6 +214,7 @@ async def purge_expired(*, core: Core, retention_days: int, actor: str = "worker
         return Erased()
     conversation_ids = [c.id for c in expired if c.id is not None]
     erased = await _delete_conversations(core, conversation_ids)
+    erased += Erased(ingest_entries=await _drop_ingest_entries(core, expired))
     contact_ids = {c.contact_id for c in expired}
     orphans = [
         contact_id
@@ -330,6 +333,20 @@ async def _drop_reply_jobs(core: Core, conversation_ids: set[str], contact_id: s
         logger.warning("reply jobs not checked for erased conversations: {}", exc)
         return 0
     return len(dropped)
+
+
+async def _drop_ingest_entries(core: Core, conversations: Iterable[Conversation]) -> int:
+    """Their raw updates still in the ingest stream or its dead letters (texts, phone numbers)."""
+    chats: set[str] = set()
+    for conversation in conversations:
+        chats.add(chat_digest(conversation.channel, conversation.external_chat_id))
+        # The widget orders its appends by the conversation's own id.
+        chats.add(chat_digest(conversation.channel, str(conversation.id)))
+    try:
+        return await IngestStream(core.redis).forget_chats(chats)
+    except RedisError as exc:
+        logger.warning("ingest entries not checked for erased conversations: {}", exc)
+        return 0
 
 
 def _text(value: Any) -> str:

@@ -95,6 +95,11 @@ Processor = Callable[[bytes], Awaitable[None]]
 _last_append = [0.0]  # monotonic time of this process's latest append
 
 
+def chat_digest(channel: str, chat: str) -> str:
+    """The name a chat goes by in the stream and its keys (a digest: it may name a person)."""
+    return hashlib.sha256(f"{channel}:{chat}".encode()).hexdigest()[:24]
+
+
 def under_pressure() -> bool:
     """True while this process's channels are appending (a burst of webhooks)."""
     return time.monotonic() - _last_append[0] < PRESSURE_S
@@ -150,7 +155,7 @@ class IngestStream:
         """
         # Chat ids and delivery keys name people (a phone number, a visitor id): key names
         # carry only digests, so nothing of an erased contact stays readable in Redis.
-        chat_key = hashlib.sha256(f"{channel}:{chat}".encode()).hexdigest()[:24]
+        chat_key = chat_digest(channel, chat)
         seen_key = hashlib.sha256(f"{channel}:{key}".encode()).hexdigest()[:32]
         keys = [f"{SEEN_PREFIX}{channel}:{seen_key}", self.stream, f"{LAST_PREFIX}{chat_key}"]
         args = [dedup_ttl_s, channel, chat_key, payload, LAST_TTL_S]
@@ -272,6 +277,30 @@ class IngestStream:
             pipe.xack(self.stream, self.group, entry_id)
             pipe.xdel(self.stream, entry_id)
             await pipe.execute()
+
+    async def forget_chats(self, chat_keys: set[str]) -> int:
+        """Drop the entries of these chats (digests), still to store or dead-lettered: an
+        erased contact's raw updates must not outlive them in Redis."""
+        dropped = 0
+        for stream in (self.stream, DEAD_STREAM):
+            ids: list[Any] = []
+            start = "-"
+            while True:
+                entries = await self._redis.xrange(stream, min=start, count=500) or []
+                for entry_id, fields in entries:
+                    chat = next((v for k, v in (fields or {}).items() if _text(k) == "chat"), b"")
+                    if _text(chat) in chat_keys:
+                        ids.append(entry_id)
+                if len(entries) < 500:
+                    break
+                start = f"({_text(entries[-1][0])}"
+            if ids:
+                if stream == self.stream:
+                    await self._redis.xack(stream, self.group, *ids)
+                dropped += int(await self._redis.xdel(stream, *ids))
+        if chat_keys:
+            await self._redis.delete(*(f"{LAST_PREFIX}{key}" for key in chat_keys))
+        return dropped
 
     async def dead_letter(self, entry: IngestEntry, error: str) -> None:
         await self._redis.xadd(
