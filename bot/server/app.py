@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hmac
 import signal
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -243,6 +244,10 @@ async def run_worker_process(settings: Settings) -> None:
             running_worker(core, engine),
             worker_service_port(settings, core),
         ):
+            # As `serve` does once it is up: start-up objects live as long as the process,
+            # and frozen, a full collection no longer walks them in the middle of an answer.
+            gc.collect()
+            gc.freeze()
             await stop.wait()
 
 
