@@ -277,6 +277,12 @@ class ReplyWorker:
 
     async def process(self, job: ReplyJob) -> None:
         """Answer one job (or see that it is already answered) and acknowledge it."""
+        if job.text:
+            # The input check's embedding runs while the lock is taken and the chat read;
+            # the check itself still runs on what is read, and a question that differs
+            # (a burst, an edit) is embedded again.
+            question = redact_pii(job.text) if self.core.settings.pii_redaction else job.text
+            self.guardrails.prefetch(question)
         token = f"{self.name} {uuid.uuid4().hex}"
         lock_key = _lock_key(job.conversation_id)
         # The chat's lock first, then one read: what is read under the lock is what counts.

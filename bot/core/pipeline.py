@@ -99,7 +99,10 @@ async def _store_and_route(inbound: InboundMessage, *, core: Core) -> InboundRes
     if conversation.mode is Mode.AI:
         try:
             await core.queue.enqueue(
-                str(conversation.id), message.seq, contact_id=str(conversation.contact_id)
+                str(conversation.id),
+                message.seq,
+                contact_id=str(conversation.contact_id),
+                text=message.processed_text,
             )
         except RedisError as exc:
             # The message is stored; the worker's sweep finds unanswered chats and answers.

@@ -23,6 +23,9 @@ class ReplyJob:
     seq: int  # the customer message that asked for a reply
     # Lets the worker read the contact together with the conversation (absent in old jobs).
     contact_id: str | None = None
+    # The question's text when it was queued: a hint that lets the worker start on it (the
+    # input guardrail's embedding) while it reads the chat. What counts is what it reads.
+    text: str | None = None
     # The dead consumer this job was taken from (see `claim_from_dead`).
     claimed_from: str | None = None
     deliveries: int = 1
@@ -78,6 +81,7 @@ def _decode(entry_id: Any, fields: dict[Any, Any]) -> ReplyJob | None:
             conversation_id=data["conversation_id"],
             seq=int(data["seq"]),
             contact_id=data.get("contact_id") or None,
+            text=data.get("text") or None,
         )
     except (KeyError, ValueError):
         return None
@@ -100,11 +104,20 @@ class ReplyQueue:
                 raise
 
     async def enqueue(
-        self, conversation_id: str, seq: int, *, contact_id: str | None = None
+        self,
+        conversation_id: str,
+        seq: int,
+        *,
+        contact_id: str | None = None,
+        text: str | None = None,
     ) -> str:
         fields: dict[Any, Any] = {"conversation_id": conversation_id, "seq": str(seq)}
         if contact_id:
             fields["contact_id"] = contact_id
+        if text:
+            # Acknowledged jobs are deleted and an erasure drops waiting ones: the text is
+            # in Redis only while its answer is on its way.
+            fields["text"] = text
         entry_id = await self._redis.xadd(
             self.stream,
             fields,

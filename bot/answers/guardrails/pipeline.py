@@ -6,6 +6,7 @@ or without a model, so what the evaluation measures is what customers get.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -96,6 +97,23 @@ class OutputOutcome:
     action: Action = Action.ALLOW
 
 
+# Prefetched scores kept waiting for their check, at most (a skipped job never checks).
+PREFETCH_MAX = 64
+
+
+def readings(text: str) -> list[str]:
+    """The texts the semantic detector embeds for a message."""
+    # One embedding of the message (shared with the knowledge search), more only for hidden
+    # payloads. A disguise undone, and each sentence of a suspicious message on its own:
+    # extra embeddings, paid only by messages that look like they hide something.
+    semantic = [text, *decoded_payloads(text)]
+    revealed = unmasked(text)
+    if revealed:
+        semantic.append(revealed)
+    semantic.extend(suspect_segments(text))
+    return list(dict.fromkeys(semantic))
+
+
 class Guardrails:
     """One per process: exemplar vectors are embedded once and reused."""
 
@@ -103,12 +121,33 @@ class Guardrails:
         self.config = config
         self.embedder = embedder if config.semantic else None
         self._index = ExemplarIndex(self.embedder) if self.embedder is not None else None
+        # Scores started ahead of their check (`prefetch`), by the texts they score.
+        self._ahead: dict[tuple[str, ...], asyncio.Task[list[Scores]]] = {}
+
+    def prefetch(self, text: str) -> None:
+        """Start embedding what `check_input(text)` will embed, so that the check finds it
+        done; the caller goes on reading the chat meanwhile. Only a check of the same
+        readings uses it."""
+        if self._index is None or not text.strip():
+            return
+        key = tuple(readings(text))
+        if key in self._ahead:
+            return
+        while len(self._ahead) >= PREFETCH_MAX:  # never-checked ones go first in, first out
+            self._ahead.pop(next(iter(self._ahead))).cancel()
+        self._ahead[key] = asyncio.create_task(self._embed_scores(list(key)))
 
     async def warm_up(self) -> None:
         """Load the embedding model and the exemplars now, not on the first customer's time."""
         await self._scores(["hello"])
 
     async def _scores(self, texts: Sequence[str]) -> list[Scores]:
+        ahead = self._ahead.pop(tuple(texts), None)
+        if ahead is not None:
+            return await ahead
+        return await self._embed_scores(texts)
+
+    async def _embed_scores(self, texts: Sequence[str]) -> list[Scores]:
         if self._index is None or self.embedder is None or not texts:
             return []
         try:
@@ -142,16 +181,7 @@ class Guardrails:
                 return verdict  # a name, a decoded payload or markup: no meaning can excuse it
             second_opinion = verdict
             break
-        # One embedding of the message (shared with the knowledge search), more only for
-        # hidden payloads and display names long enough to carry an instruction.
-        semantic = [text, *decoded_payloads(text)]
-        # A disguise undone, and each sentence of a suspicious message on its own: extra
-        # embeddings, paid only by messages that look like they hide something.
-        revealed = unmasked(text)
-        if revealed:
-            semantic.append(revealed)
-        semantic.extend(suspect_segments(text))
-        semantic = list(dict.fromkeys(semantic))
+        semantic = readings(text)
         if display_name and len(display_name.split()) >= 4:
             semantic.append(display_name)
         scores = await self._scores(semantic) if text.strip() else []
