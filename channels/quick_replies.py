@@ -15,9 +15,12 @@ from bot.core.types import Attachment, QuickReply
 
 # Telegram's limit on callback_data, in bytes.
 CALLBACK_DATA_BYTES = 64
-# Buttons this short (and this few) share one row; longer ones get a row each.
+# Buttons this short (and this few) share one row; longer ones get a row each. Tiny ones
+# (a rating's stars, yes/no) share a row up to TINY_ROW_OF.
 SHORT_TITLE = 16
 ROW_OF = 3
+TINY_TITLE = 5
+TINY_ROW_OF = 5
 
 
 def callback_data(reply: QuickReply) -> str:
@@ -30,6 +33,8 @@ def inline_keyboard(replies: list[QuickReply]) -> InlineKeyboardMarkup:
     """The buttons as a Telegram inline keyboard."""
     buttons = [InlineKeyboardButton(text=r.title, callback_data=callback_data(r)) for r in replies]
     if len(buttons) <= ROW_OF and all(len(r.title) <= SHORT_TITLE for r in replies):
+        return InlineKeyboardMarkup(inline_keyboard=[buttons])
+    if len(buttons) <= TINY_ROW_OF and all(len(r.title) <= TINY_TITLE for r in replies):
         return InlineKeyboardMarkup(inline_keyboard=[buttons])
     return InlineKeyboardMarkup(inline_keyboard=[[b] for b in buttons])
 

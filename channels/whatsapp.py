@@ -376,7 +376,12 @@ class WhatsAppChannel(ChannelAdapter):
         as_template = outbound.template or bool(
             template_sid and not window_open(outbound.customer_last_wrote_at)
         )
-        quick_sid = self.settings.whatsapp_quick_reply_sid if buttons and not as_template else None
+        # A quick-reply template holds three buttons: more options (a 1–5 rating) go as
+        # numbered lines rather than losing the rest.
+        fits = len(message.quick_replies) <= MAX_QUICK_REPLIES
+        quick_sid = (
+            self.settings.whatsapp_quick_reply_sid if buttons and fits and not as_template else None
+        )
         if buttons and quick_sid is None:
             # No buttons here: the options as numbered lines (the customer answers "1").
             text = numbered_options(text, message.quick_replies)

@@ -100,6 +100,8 @@ class Settings(BaseSettings):
     # installation under DATA_DIR/secrets (`with_installation_secrets`); required in prod.
     jwt_secret: SecretStr | None = Field(default=None, validate_default=True)
     pii_redaction: bool = True
+    # Ask for a 1–5 rating once a chat is closed (stars, inline buttons, numbered options).
+    csat_enabled: bool = True
     # Guardrails (bot/answers/guardrails): the semantic detector and its score margins.
     guardrails_semantic: bool = True
     guardrails_attack_threshold: float = 0.02

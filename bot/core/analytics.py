@@ -413,8 +413,7 @@ async def summary(*, start: datetime, end: datetime, channel: str | None, now: d
         handoffs_by_reason=by_reason,
         first_response=_timing(facets["first_response_ms"]),
         resolution=_timing(facets["resolution_ms"]),
-        # No CSAT is recorded on conversations yet (issue #25 item 7).
-        csat=None,
+        csat=await _csat(match),
         knowledge_gaps=gaps,
         **await _feedback(start=start, end=end, channel=channel),
     )
@@ -446,6 +445,36 @@ async def add_feedback(
     if done.matched_count == 0:
         raise NotAnAnswer(message_id)
     return entry
+
+
+async def _csat(match: dict[str, Any]) -> dict[str, Any] | None:
+    """Ratings of the period's conversations: all, AI-only and those an operator joined."""
+    cursor = await Conversation.get_pymongo_collection().aggregate(
+        [
+            {"$match": {**match, "csat.score": {"$exists": True}}},
+            {
+                "$group": {
+                    "_id": {"$ifNull": ["$csat.with_operator", False]},
+                    "count": {"$sum": 1},
+                    "total": {"$sum": "$csat.score"},
+                }
+            },
+        ]
+    )
+    groups = {bool(row["_id"]): row for row in await cursor.to_list()}
+    if not groups:
+        return None
+
+    def part(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        count = sum(int(r["count"]) for r in rows)
+        total = sum(float(r["total"]) for r in rows)
+        return {"count": count, "average": round(total / count, 2) if count else None}
+
+    return {
+        **part(list(groups.values())),
+        "ai_only": part([groups[False]] if False in groups else []),
+        "with_operator": part([groups[True]] if True in groups else []),
+    }
 
 
 async def _feedback(*, start: datetime, end: datetime, channel: str | None) -> dict[str, Any]:

@@ -78,6 +78,9 @@ class Conversation(Document):
     last_customer_message_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     closed_at: datetime | None = None
+    # Customer satisfaction (bot.core.csat): asked once after a close, rated at most once.
+    csat_requested_at: datetime | None = None
+    csat: dict[str, Any] | None = None
 
     class Settings:
         name = "conversations"

@@ -38,6 +38,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "Извините, сейчас не получилось подготовить ответ. Попробуйте, пожалуйста, "
         "ещё раз чуть позже.",
     },
+    "csat_request": {
+        "en": "How would you rate this conversation? Choose from 1 star (poor) to 5 (excellent).",
+        "ru": "Как вы оцениваете этот диалог? Выберите от 1 звезды (плохо) до 5 (отлично).",
+    },
+    "csat_thanks": {
+        "en": "Thank you for your rating!",
+        "ru": "Спасибо за оценку!",
+    },
     "ai_failed": {
         "en": "Sorry, I couldn't prepare an answer just now. An operator will continue "
         "the conversation here.",

@@ -15,6 +15,7 @@ from beanie import PydanticObjectId
 from pymongo import DESCENDING
 
 from bot.core.conversations import append_message, get_conversation
+from bot.core.csat import request_rating
 from bot.core.documents import Contact, Conversation, Message, Operator, PromptBlock, utcnow
 from bot.core.modes import transition
 from bot.core.outbox import deliver_pending
@@ -168,9 +169,11 @@ async def handback(*, core: Core, conversation_id: str, operator: Operator) -> C
 
 async def close(*, core: Core, conversation_id: str, operator: Operator) -> Conversation:
     """The conversation is done; the customer's next message reopens it with the AI."""
-    return await _operator_moves(
+    closed = await _operator_moves(
         core, conversation_id, operator, Mode.CLOSED, "closed in the panel"
     )
+    await request_rating(core=core, conversation=closed)
+    return closed
 
 
 def _reply_meta(template: bool, quick_replies: list[QuickReply] | None) -> dict[str, Any]:

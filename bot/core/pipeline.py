@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 from redis.exceptions import RedisError
 
-from bot.core import inbound_claims
+from bot.core import csat, inbound_claims
 from bot.core.conversations import (
     append_message,
     find_or_create_contact,
@@ -17,6 +17,7 @@ from bot.core.conversations import (
 from bot.core.i18n import detect_language, normalize_language
 from bot.core.metrics import INBOUND_MESSAGES
 from bot.core.modes import transition
+from bot.core.numbered_replies import with_numbered_choice
 from bot.core.types import Author, InboundMessage, InboundResult, Mode
 
 if TYPE_CHECKING:
@@ -69,6 +70,18 @@ async def _store_and_route(inbound: InboundMessage, *, core: Core) -> InboundRes
         channel=inbound.channel, external_chat_id=inbound.external_chat_id, contact=contact
     )
     assert conversation.id is not None
+    inbound = await with_numbered_choice(inbound, conversation)
+    score = csat.score_of(inbound)
+    if score is not None:
+        # A rating: stored and counted, not a question for the AI, and it reopens nothing.
+        return await csat.take_rating(
+            inbound,
+            core=core,
+            conversation=conversation,
+            score=score,
+            meta=meta,
+            language=contact.language,
+        )
     if conversation.mode is Mode.CLOSED:
         conversation = await transition(
             core=core,

@@ -93,6 +93,8 @@
       sources: "Sources:",
       attachment: "attachment",
       error: "Something went wrong.",
+      rating: "Rate this conversation",
+      stars: "{n} of 5 stars",
     },
     ru: {
       title: "Напишите нам",
@@ -124,6 +126,8 @@
       sources: "Источники:",
       attachment: "вложение",
       error: "Что-то пошло не так.",
+      rating: "Оцените диалог",
+      stars: "{n} из 5",
     },
   };
 
@@ -457,6 +461,9 @@ button { font: inherit; color: inherit; }
 .sb-chips { display: flex; flex-wrap: wrap; gap: 6px; margin: 8px 0 0; }
 .sb-chip { border: 1px solid var(--sb-accent); background: var(--sb-surface); color: var(--sb-accent); border-radius: 16px; padding: 5px 12px; font: inherit; font-size: 13px; cursor: pointer; }
 .sb-chip:hover, .sb-chip:focus-visible { background: var(--sb-accent); color: var(--sb-accent-fg); }
+.sb-stars { display: inline-flex; flex-direction: row-reverse; gap: 2px; margin: 8px 0 0; }
+.sb-star { border: 0; background: none; padding: 0 2px; font: inherit; font-size: 26px; line-height: 1; color: var(--sb-muted, #9aa3ad); cursor: pointer; }
+.sb-star:hover, .sb-star:hover ~ .sb-star, .sb-star:focus-visible, .sb-star:focus-visible ~ .sb-star { color: #f5a623; }
 .sb-attachments a { color: var(--sb-link); }
 
 .sb-typing {
@@ -695,6 +702,7 @@ button { font: inherit; color: inherit; }
   // with the button's payload beside it.
   function chipsNode(replies) {
     if (!Array.isArray(replies) || !replies.length) return null;
+    if (isRating(replies)) return starsNode(replies);
     const buttons = [];
     for (const r of replies) {
       if (!r || typeof r.title !== "string" || !r.title.trim()) continue;
@@ -710,6 +718,27 @@ button { font: inherit; color: inherit; }
       );
     }
     return buttons.length ? el("div", { className: "sb-chips", role: "group" }, buttons) : null;
+  }
+
+  // A rating request (payloads csat:1 … csat:5) shows as a row of stars, not as chips.
+  function isRating(replies) {
+    return replies.length === 5 && replies.every((r, i) => r && r.payload === "csat:" + (i + 1));
+  }
+
+  function starsNode(replies) {
+    const buttons = replies.map((r, i) =>
+      el("button", {
+        type: "button",
+        className: "sb-star",
+        "data-testid": "sb-star",
+        "aria-label": t("stars", { n: i + 1 }),
+        title: t("stars", { n: i + 1 }),
+        text: "\u2605",
+        onclick: () => send(r.title, r.payload),
+      }),
+    );
+    // Laid out right to left, so that a hovered star and the ones before it light up (CSS `~`).
+    return el("div", { className: "sb-stars", role: "group", "aria-label": t("rating"), "data-testid": "sb-stars" }, buttons.reverse());
   }
 
   function authorLabel(m) {

@@ -195,7 +195,9 @@
         "csat",
         "CSAT",
         data.csat && data.csat.average != null ? String(data.csat.average) : "—",
-        data.csat ? "" : "not collected yet",
+        data.csat
+          ? `${data.csat.count} ratings · AI only ${data.csat.ai_only.average ?? "—"} · with an operator ${data.csat.with_operator.average ?? "—"}`
+          : "no ratings yet",
       ),
     );
     $("analytics-handoffs").replaceChildren(
