@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
@@ -230,14 +230,19 @@ def build_api_router() -> APIRouter:
 
     @router.get("/conversations", response_model=ConversationList)
     async def conversations(
-        _: Reader,
+        operator: Reader,
         mode: Annotated[Mode | None, Query()] = None,
         channel: Annotated[str | None, Query(max_length=32)] = None,
         q: Annotated[str | None, Query(max_length=200)] = None,
+        assignee: Annotated[Literal["me"] | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=actions.MAX_LIST)] = 100,
     ) -> ConversationList:
         found = await actions.list_conversations(
-            mode=mode, channel=_blank_to_none(channel), q=q, limit=limit
+            mode=mode,
+            channel=_blank_to_none(channel),
+            q=q,
+            assignee_id=operator.id if assignee == "me" else None,
+            limit=limit,
         )
         return ConversationList(items=[conversation_item(f) for f in found])
 

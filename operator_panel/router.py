@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from config import Settings
 from operator_panel.analytics import build_analytics_router
 from operator_panel.api import build_api_router
+from operator_panel.assignment_api import build_assignment_router
 from operator_panel.auth import build_auth_router
 from operator_panel.canned_api import build_canned_router
 from operator_panel.data_rights import build_data_rights_router
@@ -20,6 +21,7 @@ def build_router(settings: Settings) -> APIRouter:
     router = APIRouter()
     router.include_router(build_auth_router(settings))
     router.include_router(build_api_router())
+    router.include_router(build_assignment_router())
     router.include_router(build_data_rights_router())
     router.include_router(build_notes_router())
     router.include_router(build_canned_router())

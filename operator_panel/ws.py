@@ -23,7 +23,9 @@ from beanie import PydanticObjectId
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from loguru import logger
 from prometheus_client import Gauge
+from redis.exceptions import RedisError
 
+from bot.core.assignment import HEARTBEAT_S, heartbeat
 from bot.core.cleanup import connection_scope
 from bot.core.events import ALL_CONVERSATIONS, LocalSubscription
 from bot.core.operator_actions import SESSION_ENDED
@@ -128,6 +130,7 @@ class OperatorConnection:
     async def _pump(self, subscription: LocalSubscription, session: PanelSession) -> None:
         reader = asyncio.create_task(self._read_frames(), name=f"{self.id}-read")
         writer = asyncio.create_task(self._forward(subscription, session), name=f"{self.id}-w")
+        present = asyncio.create_task(self._present(session), name=f"{self.id}-presence")
         try:
             done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -135,10 +138,17 @@ class OperatorConnection:
                 if exc is not None and not isinstance(exc, WebSocketDisconnect | RuntimeError):
                     raise exc
         finally:
-            for task in (reader, writer):
+            for task in (reader, writer, present):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+
+    async def _present(self, session: PanelSession) -> None:
+        """While this socket is open its operator is online (bot.core.assignment)."""
+        while True:
+            with contextlib.suppress(RedisError):
+                await heartbeat(self.core, str(session.operator.id))
+            await asyncio.sleep(HEARTBEAT_S)
 
     async def _forward(self, subscription: LocalSubscription, session: PanelSession) -> None:
         while True:

@@ -226,6 +226,13 @@ async def test_model_failure_hands_the_chat_to_an_operator_in_the_customers_lang
 
         await eventually(handed_off)
         elapsed = time.monotonic() - started
+
+        async def told_when() -> bool:
+            # The hand-off, then whether anyone can answer now (nobody has the panel open),
+            # both stored and delivered.
+            return len(await messages(cid)) == 3 and len(output.sent) == 2
+
+        await eventually(told_when)
         stored = await messages(cid)
         changes = await ModeChange.find(
             ModeChange.conversation_id == PydanticObjectId(cid)
@@ -234,14 +241,16 @@ async def test_model_failure_hands_the_chat_to_an_operator_in_the_customers_lang
     # Bounded by the answer deadline (twice llm_timeout_seconds), with room for a slow host.
     assert elapsed < 2 * llm_settings.llm_timeout_seconds + 2
     assert fake.requests, "the model was asked"
-    assert [m.author for m in stored] == [Author.CUSTOMER, Author.SYSTEM]
-    customer, notice = stored
+    assert [m.author for m in stored] == [Author.CUSTOMER, Author.SYSTEM, Author.SYSTEM]
+    customer, notice, availability = stored
     assert customer.text == "Здравствуйте, где мой заказ?"
     assert notice.text == text_for("ai_failed", "ru")
     assert "оператор" in notice.text
     assert notice.meta["kind"] == "ai_failed"
     assert notice.status is DeliveryStatus.SENT
-    assert [o.message.text for o in output.sent] == [notice.text]
+    # Nobody has the panel open: the customer hears that, in their language, too.
+    assert availability.text == text_for("operator_soon", "ru")
+    assert [o.message.text for o in output.sent] == [notice.text, availability.text]
     assert [(c.from_mode, c.to_mode, c.actor) for c in changes] == [
         (Mode.AI, Mode.WAITING_OPERATOR, "system")
     ]

@@ -33,6 +33,7 @@ from bot.answers.guardrails import (
 from bot.answers.model_context import ModelContext, build_model_context
 from bot.answers.pii import redact_pii, restore_pii
 from bot.answers.replies import Reply, ReplyFailed, ReplyUnavailable, TokenSink
+from bot.core.assignment import after_hand_off
 from bot.core.cleanup import conversation_scope
 from bot.core.conversations import append_message, latest_messages
 from bot.core.documents import Contact, Conversation, Message, PromptBlock, utcnow
@@ -776,7 +777,7 @@ class ReplyWorker:
             )
         except Fenced:
             return  # an operator has the chat already
-        with contextlib.suppress(InvalidTransition):
+        try:
             await transition(
                 core=self.core,
                 conversation_id=conversation.id,
@@ -786,3 +787,6 @@ class ReplyWorker:
                 notify=False,
                 fence=conversation.mode_version,
             )
+        except InvalidTransition:
+            return
+        await after_hand_off(self.core, conversation.id, language)

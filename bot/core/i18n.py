@@ -38,6 +38,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "Извините, сейчас не получилось подготовить ответ. Попробуйте, пожалуйста, "
         "ещё раз чуть позже.",
     },
+    "operator_at": {
+        "en": "Our team is not here right now. A person will answer you here from {when}.",
+        "ru": "Сейчас наших сотрудников нет на месте. Вам ответит человек здесь же, с {when}.",
+    },
+    "operator_soon": {
+        "en": "Everyone on our team is busy right now. A person will answer you as soon as "
+        "one is free.",
+        "ru": "Сейчас все сотрудники заняты. Вам ответит первый освободившийся человек.",
+    },
     "csat_request": {
         "en": "How would you rate this conversation? Choose from 1 star (poor) to 5 (excellent).",
         "ru": "Как вы оцениваете этот диалог? Выберите от 1 звезды (плохо) до 5 (отлично).",

@@ -125,7 +125,13 @@ async def transition(
             type=MODE_CHANGED,
             conversation_id=str(conversation_id),
             seq=updated.last_seq,
-            data={"mode": to.value, "from": current.value, "actor": actor, "reason": reason},
+            data={
+                "mode": to.value,
+                "from": current.value,
+                "actor": actor,
+                "reason": reason,
+                "assignee_id": str(updated.assignee_id) if updated.assignee_id else None,
+            },
         )
     )
     notice = _NOTICE.get((current, to))

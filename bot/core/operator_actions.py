@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 from beanie import PydanticObjectId
 from pymongo import DESCENDING
 
+from bot.core.assignment import ASSIGNED
 from bot.core.conversations import append_message, get_conversation
 from bot.core.csat import request_rating
 from bot.core.documents import Contact, Conversation, Message, Operator, PromptBlock, utcnow
-from bot.core.modes import transition
+from bot.core.modes import InvalidTransition, transition
 from bot.core.outbox import deliver_pending
 from bot.core.types import Author, ConversationEvent, Mode, QuickReply
 
@@ -76,6 +77,7 @@ async def list_conversations(
     mode: Mode | None = None,
     channel: str | None = None,
     q: str | None = None,
+    assignee_id: PydanticObjectId | None = None,
     limit: int = 100,
 ) -> list[ConversationSummary]:
     """Conversations with their contacts, newest activity first, optionally filtered.
@@ -87,6 +89,8 @@ async def list_conversations(
         query["mode"] = mode.value
     if channel:
         query["channel"] = channel
+    if assignee_id is not None:
+        query["assignee_id"] = assignee_id
     q = (q or "").strip()
     if q:
         contact_ids, conversation_ids = await _search_ids(q)
@@ -174,6 +178,40 @@ async def close(*, core: Core, conversation_id: str, operator: Operator) -> Conv
     )
     await request_rating(core=core, conversation=closed)
     return closed
+
+
+async def assign(
+    *, core: Core, conversation_id: str, operator: Operator, to: Operator
+) -> Conversation:
+    """Give a waiting or taken chat to another (active) operator, recorded as who did it."""
+    conversation = await _conversation(conversation_id)
+    assert conversation.id is not None and to.id is not None
+    if not to.active:
+        raise ValueError("that operator is deactivated")
+    if conversation.mode is Mode.OPERATOR:
+        return await transition(
+            core=core,
+            conversation_id=conversation.id,
+            to=Mode.OPERATOR,
+            actor=operator_actor(operator),
+            assignee_id=to.id,
+            reason=f"assigned to {to.email}",
+            notify=False,
+        )
+    if conversation.mode is not Mode.WAITING_OPERATOR:
+        raise InvalidTransition(conversation.mode, Mode.OPERATOR)
+    await Conversation.get_pymongo_collection().update_one(
+        {"_id": conversation.id, "mode": Mode.WAITING_OPERATOR.value},
+        {"$set": {"assignee_id": to.id}},
+    )
+    await core.bus.publish(
+        ConversationEvent(
+            type=ASSIGNED,
+            conversation_id=str(conversation.id),
+            data={"assignee_id": str(to.id), "actor": operator_actor(operator)},
+        )
+    )
+    return await _conversation(conversation_id)
 
 
 def _reply_meta(template: bool, quick_replies: list[QuickReply] | None) -> dict[str, Any]:

@@ -25,7 +25,8 @@
     oldestSeq: null,
     hasMore: false,
     loadingOlder: false,
-    filters: { mode: "", channel: "", q: "" },
+    filters: { mode: "", channel: "", q: "", assignee: "" },
+    presence: [], // operators: {id, email, display_name, status, open_chats}
     ws: null,
     wsAttempt: 0,
     wsTimer: null,
@@ -134,7 +135,7 @@
     const who = state.me.display_name || state.me.email;
     $("me").textContent = state.me.role === "admin" ? `${who} · admin` : who;
     connectSocket();
-    await Promise.all([loadConversations(), loadUnread(), loadTemplate()]);
+    await Promise.all([loadConversations(), loadUnread(), loadTemplate(), loadPresence()]);
     route();
   }
 
@@ -231,6 +232,7 @@
   function matchesFilters(item) {
     if (state.filters.mode && item.mode !== state.filters.mode) return false;
     if (state.filters.channel && item.channel !== state.filters.channel) return false;
+    if (state.filters.assignee === "me" && !(state.me && item.assignee_id === state.me.id)) return false;
     return true;
   }
 
@@ -333,12 +335,89 @@
     badge.textContent = MODE_LABEL[item.mode] || item.mode;
     badge.dataset.mode = item.mode;
     const mine = item.mode === "operator" && state.me && item.assignee_id === state.me.id;
-    $("chat-assignee").textContent =
-      item.mode === "operator" ? (mine ? "assigned to you" : "assigned to another operator") : "";
+    const open = item.mode === "operator" || item.mode === "waiting_operator";
+    const assignee = open && item.assignee_id ? state.presence.find((o) => o.id === item.assignee_id) : null;
+    $("chat-assignee").textContent = !open || !item.assignee_id
+      ? ""
+      : state.me && item.assignee_id === state.me.id
+        ? "assigned to you"
+        : `assigned to ${assignee ? assignee.display_name || assignee.email : "another operator"}`;
+    renderAssignTo(item, open);
     $("btn-takeover").disabled = mine;
     $("btn-handback").disabled = item.mode === "ai";
     $("btn-close").disabled = item.mode === "closed";
     renderWindow(item);
+  }
+
+  // --- assignment ---------------------------------------------------------------------------
+
+  const PRESENCE_LABEL = { online: "online", away: "away", offline: "offline" };
+
+  async function loadPresence() {
+    try {
+      state.presence = (await api("GET", "/api/operators/presence")).items;
+    } catch (_) {
+      return;
+    }
+    const me = state.me && state.presence.find((o) => o.id === state.me.id);
+    if (me) showPresence(me.status === "away" ? "away" : "online");
+    if (state.openId) renderChatHeader();
+  }
+
+  function showPresence(status) {
+    const button = $("presence");
+    button.dataset.status = status;
+    button.textContent = status === "away" ? "Away" : "Online";
+  }
+
+  function renderAssignTo(item, open) {
+    const select = $("assign-to");
+    const option = (value, label) => {
+      const node = el("option", null, label);
+      node.value = value;
+      return node;
+    };
+    const options = [option("", "Assign to…")];
+    for (const o of state.presence) {
+      const label = `${o.display_name || o.email} · ${PRESENCE_LABEL[o.status] || o.status} · ${o.open_chats} open`;
+      const node = option(o.id, label);
+      if (o.id === item.assignee_id) node.selected = true;
+      options.push(node);
+    }
+    select.replaceChildren(...options);
+    select.disabled = !open;
+  }
+
+  function wireAssignment() {
+    $("filter-assignee").addEventListener("change", () => {
+      state.filters.assignee = $("filter-assignee").value;
+      loadConversations().catch(() => {});
+    });
+    $("assign-to").addEventListener("change", async () => {
+      const target = $("assign-to").value;
+      const id = state.openId;
+      if (!target || !id) return;
+      try {
+        const updated = await api("POST", `/api/conversations/${encodeURIComponent(id)}/assign`, { operator_id: target });
+        state.conversations.set(id, updated);
+      } catch (err) {
+        if (err.status !== 401) showChatError(err.message);
+      }
+      await loadPresence();
+      renderList();
+    });
+    $("presence").addEventListener("click", async () => {
+      const away = $("presence").dataset.status !== "away";
+      try {
+        const me = await api("POST", "/api/me/presence", { away });
+        showPresence(me.status === "away" ? "away" : "online");
+      } catch (_) {
+        // the button keeps showing what the server last said
+      }
+    });
+    setInterval(() => {
+      if (state.me) loadPresence();
+    }, 30000);
   }
 
   async function loadTemplate() {
@@ -800,13 +879,26 @@
           item.mode = frame.mode;
           const actor = String(frame.actor || "");
           item.assignee_id =
-            frame.mode === "operator" && actor.startsWith("operator:") ? actor.slice(9) : null;
+            "assignee_id" in frame
+              ? frame.assignee_id
+              : frame.mode === "operator" && actor.startsWith("operator:")
+                ? actor.slice(9)
+                : null;
           if (frame.seq) item.last_seq = Math.max(item.last_seq || 0, frame.seq);
         } else {
           refreshListSoon();
         }
         if (id === state.openId) renderChatHeader();
         renderList();
+        break;
+      }
+      case "conversation.assigned": {
+        const item = state.conversations.get(id);
+        if (item) item.assignee_id = frame.assignee_id || null;
+        else refreshListSoon();
+        if (id === state.openId) renderChatHeader();
+        renderList();
+        loadPresence();
         break;
       }
       case "conversation.read":
@@ -1237,6 +1329,7 @@
 
   async function boot() {
     wire();
+    wireAssignment();
     wireNotes();
     wireCanned();
     try {

@@ -72,7 +72,7 @@ async def app(shared_app: LiveApp) -> LiveApp:
     # Claims outlive a message only until it is erased; a wiped chat must not keep them.
     await Message.get_pymongo_collection().database[inbound_claims.COLLECTION].delete_many({})
     redis = shared_app.core.redis
-    for pattern in ("sb:rl*", "sb:panel:*", "sb:login:*"):
+    for pattern in ("sb:rl*", "sb:panel:*", "sb:login:*", "sb:presence:*"):
         async for key in redis.scan_iter(match=pattern):
             await redis.delete(key)
     return shared_app
