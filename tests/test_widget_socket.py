@@ -469,9 +469,9 @@ async def test_two_sockets_of_one_conversation_each_get_every_frame_once_in_seq_
                 assert (await tab.next())["type"] == "history"
 
             await tab_a.say("I need help")  # 1 customer, 2 system notice, 3 waiting_operator
-            for tab in (tab_a, tab_b):
-                await tab.until(lambda f: f["type"] == "status")
-            await transition(  # 4 operator, 5 "operator joined"
+            for tab in (tab_a, tab_b):  # 4 nobody is online: when a person answers
+                await tab.until(lambda f: f.get("seq") == 4)
+            await transition(  # 5 operator, 6 "operator joined"
                 core=app.core,
                 conversation_id=conversation_id,
                 to=Mode.OPERATOR,
@@ -479,40 +479,41 @@ async def test_two_sockets_of_one_conversation_each_get_every_frame_once_in_seq_
             )
             conversation = await Conversation.get(conversation_id)
             assert conversation is not None
-            await append_message(  # 6
+            await append_message(  # 7
                 core=app.core,
                 conversation=conversation,
                 author=Author.OPERATOR,
                 text="Hello, how can I help?",
             )
-            await tab_b.say("My parcel is late")  # 7, sent from the other tab
-            await tab_b.until(lambda f: f.get("seq") == 7)
-            await transition(  # 8 ai, 9 "back to AI"
+            await tab_b.say("My parcel is late")  # 8, sent from the other tab
+            await tab_b.until(lambda f: f.get("seq") == 8)
+            await transition(  # 9 ai, 10 "back to AI"
                 core=app.core,
                 conversation_id=conversation_id,
                 to=Mode.AI,
                 actor="operator:test",
             )
             for tab in (tab_a, tab_b):
-                await tab.until(lambda f: f.get("seq") == 9)
+                await tab.until(lambda f: f.get("seq") == 10)
         stored = await stored_messages(session["conversation_id"])
 
         expected = [
             (1, "message:customer"),
             (2, "message:system"),
             (3, "status:waiting_operator"),
-            (4, "status:operator"),
-            (5, "message:system"),
-            (6, "message:operator"),
-            (7, "message:customer"),
-            (8, "status:ai"),
-            (9, "message:system"),
+            (4, "message:system"),
+            (5, "status:operator"),
+            (6, "message:system"),
+            (7, "message:operator"),
+            (8, "message:customer"),
+            (9, "status:ai"),
+            (10, "message:system"),
         ]
         seen: list[list[str]] = []
         for tab in (tab_a, tab_b):
             assert sequenced(tab.frames) == expected
             ids = [f["message"]["id"] for f in tab.frames if f["type"] == "message"]
-            assert len(ids) == len(set(ids)) == 6
+            assert len(ids) == len(set(ids)) == 7
             seen.append(ids)
             assert not [f for f in tab.frames if f["type"] == "error"]
         assert seen[0] == seen[1]

@@ -316,7 +316,8 @@
       updateOlderState();
       scrollToBottom();
       markReadIfVisible();
-      $("reply").focus();
+      // Not while the operator already types in this chat (a slow load would steal the focus).
+      if (!$("chat-view").contains(document.activeElement)) $("reply").focus();
     } catch (err) {
       if (err.status === 404) {
         showChatError("This chat does not exist.");
