@@ -1,9 +1,17 @@
-"""Customers for the panel tests: widget visitors who write and wait for the hand-off."""
+"""Panel test helpers: widget visitors who write and wait for the hand-off, panel sockets."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from tests.panel.conftest import SignedIn
 from tests.support import LiveApp, new_session, widget_socket
 
 
@@ -21,3 +29,17 @@ async def customer_writes(app: LiveApp, name: str, text: str) -> Customer:
         await ws.say(text)
         await ws.until(lambda f: f["type"] == "status" and f["mode"] == "waiting_operator")
     return Customer(token=session["token"], conversation_id=session["conversation_id"])
+
+
+@contextlib.asynccontextmanager
+async def panel(app: LiveApp, signed: SignedIn) -> AsyncIterator[ClientConnection]:
+    """The signed-in operator's panel socket, once it said it is subscribed ("ready")."""
+    cookie = f"sb_panel_session={signed.client.cookies.get('sb_panel_session')}"
+    async with websockets.connect(
+        f"{app.ws_url}/ws/operator",
+        additional_headers={"Cookie": cookie, "Origin": app.base_url},
+        open_timeout=10,
+    ) as ws:
+        while json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] != "ready":
+            pass
+        yield ws

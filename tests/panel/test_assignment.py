@@ -9,12 +9,11 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-import websockets
 
 from bot.core.documents import Conversation, Message, utcnow
 from bot.core.types import Author
 from tests.panel.conftest import ADMIN, OPERATOR, SignedIn
-from tests.panel.helpers import customer_writes
+from tests.panel.helpers import customer_writes, panel
 from tests.support import LiveApp, eventually
 
 pytestmark = pytest.mark.timeout(60)
@@ -23,12 +22,7 @@ pytestmark = pytest.mark.timeout(60)
 @contextlib.asynccontextmanager
 async def online(app: LiveApp, signed: SignedIn) -> AsyncIterator[None]:
     """The operator has the panel open (its socket keeps them online)."""
-    cookie = f"sb_panel_session={signed.client.cookies.get('sb_panel_session')}"
-    async with websockets.connect(
-        f"{app.ws_url}/ws/operator",
-        additional_headers={"Cookie": cookie, "Origin": app.base_url},
-        open_timeout=10,
-    ):
+    async with panel(app, signed):
 
         async def present() -> bool:
             listed = (await signed.client.get("/api/operators/presence")).json()["items"]

@@ -4,21 +4,19 @@ sockets at once, in every process (not at the socket's next idle check)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from operator_panel import ws as panel_ws
 from tests.panel.conftest import OPERATOR, SignedIn, sign_in
+from tests.panel.helpers import panel
 from tests.support import LiveApp
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,19 +53,6 @@ async def cli(app: LiveApp, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
     )
-
-
-@contextlib.asynccontextmanager
-async def panel(app: LiveApp, signed: SignedIn) -> AsyncIterator[ClientConnection]:
-    cookie = f"sb_panel_session={signed.client.cookies.get('sb_panel_session')}"
-    async with websockets.connect(
-        f"{app.ws_url}/ws/operator",
-        additional_headers={"Cookie": cookie, "Origin": app.base_url},
-        open_timeout=10,
-    ) as ws:
-        while json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] != "ready":
-            pass
-        yield ws
 
 
 async def closed_code(ws: ClientConnection) -> int | None:
