@@ -13,6 +13,7 @@ from bot.core import operator_actions as actions
 from bot.core.assignment import Presence, open_chats, presence_of, set_away
 from bot.core.documents import Operator
 from bot.core.modes import InvalidTransition
+from bot.core.runtime import Core
 from operator_panel.api import ConversationItem, conversation_item
 from operator_panel.auth import PanelSession, core_of, current_operator, require_csrf
 
@@ -40,43 +41,38 @@ class AssignRequest(BaseModel):
     operator_id: str
 
 
+async def _items(core: Core, operators: list[Operator]) -> list[PresenceItem]:
+    """Each operator with their presence and how many waiting or taken chats they hold."""
+    ids = [o.id for o in operators if o.id is not None]
+    status = await presence_of(core, [str(i) for i in ids])
+    load = await open_chats(ids)
+    return [
+        PresenceItem(
+            id=str(o.id),
+            email=o.email,
+            display_name=o.display_name,
+            status=status[str(o.id)],
+            open_chats=load[o.id],
+        )
+        for o in operators
+        if o.id is not None
+    ]
+
+
 def build_assignment_router() -> APIRouter:
     router = APIRouter(prefix="/api", tags=["panel"])
 
     @router.get("/operators/presence", response_model=PresenceList)
     async def presence(request: Request, _: Reader) -> PresenceList:
         operators = await Operator.find(Operator.active == True).sort("+email").to_list()  # noqa: E712
-        ids = [o.id for o in operators if o.id is not None]
-        status = await presence_of(core_of(request), [str(i) for i in ids])
-        load = await open_chats(ids)
-        return PresenceList(
-            items=[
-                PresenceItem(
-                    id=str(o.id),
-                    email=o.email,
-                    display_name=o.display_name,
-                    status=status[str(o.id)],
-                    open_chats=load[o.id],
-                )
-                for o in operators
-                if o.id is not None
-            ]
-        )
+        return PresenceList(items=await _items(core_of(request), operators))
 
     @router.post("/me/presence", response_model=PresenceItem)
     async def away(body: AwayRequest, request: Request, session: Writer) -> PresenceItem:
         core, me = core_of(request), session.operator
-        assert me.id is not None
         await set_away(core, str(me.id), body.away)
-        status = (await presence_of(core, [str(me.id)]))[str(me.id)]
-        load = await open_chats([me.id])
-        return PresenceItem(
-            id=str(me.id),
-            email=me.email,
-            display_name=me.display_name,
-            status=status,
-            open_chats=load[me.id],
-        )
+        [item] = await _items(core, [me])
+        return item
 
     @router.post("/conversations/{conversation_id}/assign", response_model=ConversationItem)
     async def assign(

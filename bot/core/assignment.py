@@ -95,20 +95,37 @@ async def auto_assign(core: Core, conversation_id: PydanticObjectId) -> Operator
     operator = await least_loaded_online(core)
     if operator is None or operator.id is None:
         return None
+    given = await assign_waiting(
+        core, conversation_id, operator.id, actor="system", reason="auto", unassigned_only=True
+    )
+    return operator if given else None
+
+
+async def assign_waiting(
+    core: Core,
+    conversation_id: PydanticObjectId,
+    operator_id: PydanticObjectId,
+    *,
+    actor: str,
+    reason: str | None = None,
+    unassigned_only: bool = False,
+) -> bool:
+    """Set a waiting chat's assignee and tell the panels; False if it no longer waits."""
+    query: dict[str, object] = {"_id": conversation_id, "mode": Mode.WAITING_OPERATOR.value}
+    if unassigned_only:
+        query["assignee_id"] = None
     result = await Conversation.get_pymongo_collection().update_one(
-        {"_id": conversation_id, "mode": Mode.WAITING_OPERATOR.value, "assignee_id": None},
-        {"$set": {"assignee_id": operator.id}},
+        query, {"$set": {"assignee_id": operator_id}}
     )
-    if result.modified_count != 1:
-        return None
+    if result.matched_count != 1:
+        return False
+    data = {"assignee_id": str(operator_id), "actor": actor}
+    if reason is not None:
+        data["reason"] = reason
     await core.bus.publish(
-        ConversationEvent(
-            type=ASSIGNED,
-            conversation_id=str(conversation_id),
-            data={"assignee_id": str(operator.id), "actor": "system", "reason": "auto"},
-        )
+        ConversationEvent(type=ASSIGNED, conversation_id=str(conversation_id), data=data)
     )
-    return operator
+    return True
 
 
 def next_opening(core: Core, now: datetime | None = None) -> datetime | None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from beanie import PydanticObjectId
 from pymongo import DESCENDING
 
-from bot.core.assignment import ASSIGNED
+from bot.core.assignment import assign_waiting
 from bot.core.conversations import append_message, get_conversation
 from bot.core.csat import request_rating
 from bot.core.documents import Contact, Conversation, Message, Operator, PromptBlock, utcnow
@@ -200,17 +200,7 @@ async def assign(
         )
     if conversation.mode is not Mode.WAITING_OPERATOR:
         raise InvalidTransition(conversation.mode, Mode.OPERATOR)
-    await Conversation.get_pymongo_collection().update_one(
-        {"_id": conversation.id, "mode": Mode.WAITING_OPERATOR.value},
-        {"$set": {"assignee_id": to.id}},
-    )
-    await core.bus.publish(
-        ConversationEvent(
-            type=ASSIGNED,
-            conversation_id=str(conversation.id),
-            data={"assignee_id": str(to.id), "actor": operator_actor(operator)},
-        )
-    )
+    await assign_waiting(core, conversation.id, to.id, actor=operator_actor(operator))
     return await _conversation(conversation_id)
 
 
