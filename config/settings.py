@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     tool_timeout_seconds: float = Field(default=10.0, gt=0)
     # When the model fails, the customer gets a safe answer; with this on, an operator too.
     ai_fallback_handoff: bool = True
+    # A chat waiting for a person that nobody has taken or been given is still answered by
+    # the AI, so a customer who waits overnight is not left alone with their question.
+    ai_helps_while_waiting: bool = True
     history_budget_tokens: int = Field(default=3000, ge=200)
     timezone: str = "UTC"
     business_hours: str | None = None

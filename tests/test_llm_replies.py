@@ -248,8 +248,9 @@ async def test_model_failure_hands_the_chat_to_an_operator_in_the_customers_lang
     assert "оператор" in notice.text
     assert notice.meta["kind"] == "ai_failed"
     assert notice.status is DeliveryStatus.SENT
-    # Nobody has the panel open: the customer hears that, in their language, too.
-    assert availability.text == text_for("operator_soon", "ru")
+    # Nobody has the panel open: the customer hears that, in their language, too, and
+    # that the AI goes on helping meanwhile.
+    assert availability.text == f"{text_for('operator_soon', 'ru')} {text_for('meanwhile', 'ru')}"
     assert [o.message.text for o in output.sent] == [notice.text, availability.text]
     assert [(c.from_mode, c.to_mode, c.actor) for c in changes] == [
         (Mode.AI, Mode.WAITING_OPERATOR, "system")

@@ -23,6 +23,7 @@ from bot.answers.engine import Engine
 from bot.answers.model_context import ModelContext
 from bot.answers.replies import Reply, TokenSink
 from bot.answers.worker import ReplyWorker, consumer_is_gone, consumer_name
+from bot.core.assignment import assign_waiting
 from bot.core.cleanup import TransientState
 from bot.core.conversations import append_message
 from bot.core.documents import Conversation, Message, utcnow
@@ -417,7 +418,7 @@ async def test_operator_takeover_cancels_the_answer_being_generated(
 
 
 @pytest.mark.parametrize("mode", [Mode.WAITING_OPERATOR, Mode.OPERATOR])
-async def test_jobs_outside_ai_mode_are_acknowledged_without_answering(
+async def test_jobs_of_a_chat_a_person_has_are_acknowledged_without_answering(
     core: Core, engine: Engine, replies: ScriptedReplies, output: RecordingOutput, mode: Mode
 ) -> None:
     question = await say(core, "Hello?")  # queued while the chat was in AI mode
@@ -430,7 +431,9 @@ async def test_jobs_outside_ai_mode_are_acknowledged_without_answering(
         assignee_id=PydanticObjectId() if mode is Mode.OPERATOR else None,
         notify=False,
     )
-    later = await say(core, "Anyone?")  # not queued: the chat is not in AI mode
+    if mode is Mode.WAITING_OPERATOR:  # waiting, but given to someone: no longer the AI's
+        await assign_waiting(core, PydanticObjectId(cid), PydanticObjectId(), actor="system")
+    later = await say(core, "Anyone?")  # not queued: the chat is not the AI's
     await core.queue.enqueue(cid, later.seq)  # a stray job for it anyway
     assert await core.redis.xlen(core.queue.stream) == 2
 

@@ -41,6 +41,9 @@ _TEXTS = {
         "unknown": "I'm sorry, I couldn't find an answer to that in our knowledge base. "
         "Write “operator” and a person will help you.",
         "handoff": "Of course — I'm passing the conversation to an operator.",
+        "waiting_offer": "A person from our team will also answer you here.",
+        "waiting_unknown": "I'm sorry, I couldn't find an answer to that in our knowledge "
+        "base. A person from our team will answer you here.",
         "person_button": "Talk to a person",
         "attachment": "I can only read text, so I'm passing this to an operator who will "
         "look at what you sent.",
@@ -53,6 +56,9 @@ _TEXTS = {
         "unknown": "К сожалению, я не нашёл ответа на этот вопрос в нашей базе знаний. "
         "Напишите «оператор», и вам поможет человек.",
         "handoff": "Конечно — передаю разговор оператору.",
+        "waiting_offer": "Вам также ответит здесь наш сотрудник.",
+        "waiting_unknown": "К сожалению, я не нашёл ответа на этот вопрос в нашей базе "
+        "знаний. Вам ответит здесь наш сотрудник.",
         "person_button": "Позвать оператора",
         "attachment": "Я умею читать только текст, поэтому передаю ваше сообщение оператору — "
         "он посмотрит, что вы прислали.",
@@ -129,19 +135,26 @@ class KnowledgeAnswers:
     async def generate(self, context: ModelContext, *, on_token: TokenSink) -> Reply:
         question = context.question.strip()
         texts = _texts(context.language)
+        waiting = context.waiting_for_person
         if not question:
             # A photo, a voice note, a location: nothing to search for, a person can look.
+            if waiting:
+                return Reply(text=texts["waiting_offer"])
             return Reply(text=texts["attachment"], handoff_reason="an attachment without text")
         if _WANTS_HUMAN.search(question):
+            if waiting:
+                return Reply(text=texts["waiting_offer"])
             return Reply(text=texts["handoff"], handoff_reason="the customer asked for a person")
         hits = context.knowledge or await self.knowledge.search(
             question, k=4, language=context.language
         )
         passages = choose_passages(hits, context.language)
+        # While the chat waits for a person, one is coming: no offer of one, no button.
+        buttons = [] if waiting else _person_button(texts)
         if not passages:
-            text = texts["unknown"]
+            text = texts["waiting_unknown" if waiting else "unknown"]
             await on_token(text)
-            return Reply(text=text, abstained=True, quick_replies=_person_button(texts))
+            return Reply(text=text, abstained=True, quick_replies=buttons)
         note = language_note(passages, context.language)
         body = [note or texts["intro"]]
         for hit in passages:
@@ -149,12 +162,12 @@ class KnowledgeAnswers:
             if len(passage) > MAX_ANSWER_CHARS // len(passages):
                 passage = passage[: MAX_ANSWER_CHARS // len(passages) - 1].rstrip() + "…"
             body.append(passage)  # the sources are named once, below the message
-        body.append(texts["offer"])
+        body.append(texts["waiting_offer" if waiting else "offer"])
         text = "\n\n".join(body)
         await on_token(text)
         return Reply(
             text=text,
-            quick_replies=_person_button(texts),
+            quick_replies=buttons,
             sources=[
                 Source(title=h.title, source=h.source, score=round(h.score, 3)) for h in passages
             ],

@@ -20,7 +20,7 @@ from bot.answers.knowledge import KnowledgeHit, KnowledgeSearch
 from bot.answers.pii import redact_pii
 from bot.core.documents import Contact, Conversation, Message, PromptBlock, utcnow
 from bot.core.prompt_blocks import load_enabled, scoped
-from bot.core.types import Author
+from bot.core.types import Author, Mode
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are the customer support assistant of this business. Answer briefly and politely "
@@ -69,6 +69,8 @@ class ModelContext:
     answered_before_seq: int = 0
     # Every customer message this reply answers, also those only in the summary.
     answering_seqs: list[int] = field(default_factory=list)
+    # The chat waits for a person (the AI helps meanwhile): no offer of one, no hand-off.
+    waiting_for_person: bool = False
 
     @property
     def answering(self) -> list[Turn]:
@@ -106,6 +108,12 @@ def _facts(
         facts.append(f"Customer name: {name}.")
     if contact and contact.language:
         facts.append(f"Customer language: {contact.language}. Answer in it.")
+    if conversation.mode is Mode.WAITING_OPERATOR:
+        facts.append(
+            "A person from the team has been asked to join this chat and will answer here. "
+            "Until then, help with what you can; do not hand the chat over again and do not "
+            "promise what that person will do."
+        )
     return "Facts:\n" + "\n".join(facts)
 
 
@@ -268,4 +276,5 @@ async def build_model_context(
         prompt_block_ids=[str(block.id) for block in blocks],
         answered_before_seq=covered,
         answering_seqs=[t.seq for t in open_turns],
+        waiting_for_person=conversation.mode is Mode.WAITING_OPERATOR,
     )

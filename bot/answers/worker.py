@@ -37,7 +37,7 @@ from bot.core.assignment import after_hand_off
 from bot.core.cleanup import conversation_scope
 from bot.core.conversations import append_message, latest_messages
 from bot.core.documents import Contact, Conversation, Message, PromptBlock, utcnow
-from bot.core.fencing import AiFence, Fenced, append_fenced
+from bot.core.fencing import AiFence, Fenced, ai_may_answer, append_fenced
 from bot.core.i18n import detect_language, text_for
 from bot.core.metrics import GUARDRAIL_VERDICTS, REPLIES, REPLY_SECONDS
 from bot.core.modes import InvalidTransition, say_to_customer, transition
@@ -251,15 +251,18 @@ class ReplyWorker:
             self._slots.release()
 
     async def sweep(self) -> int:
-        """Queue a job for every AI chat whose last customer message has no answer.
+        """Queue a job for every chat the AI answers whose last customer message has no answer.
 
         This covers jobs that never reached Redis or were lost with it.
         """
         now = utcnow()
         idle = timedelta(milliseconds=self.core.settings.reply_reclaim_idle_ms)
+        ours: list[dict[str, Any]] = [{"mode": Mode.AI.value}]
+        if self.core.settings.ai_helps_while_waiting:
+            ours.append({"mode": Mode.WAITING_OPERATOR.value, "assignee_id": None})
         stale = await Conversation.find(
             {
-                "mode": Mode.AI.value,
+                "$or": ours,
                 "last_customer_message_at": {"$gt": now - timedelta(days=1), "$lt": now - idle},
             }
         ).to_list()
@@ -325,9 +328,11 @@ class ReplyWorker:
         except InvalidId:
             return None
 
-    @staticmethod
-    def _needs_answer(conversation: Conversation, job: ReplyJob) -> bool:
-        return conversation.mode is Mode.AI and job.seq > conversation.answered_seq
+    def _ai_answers(self, conversation: Conversation) -> bool:
+        return ai_may_answer(conversation, while_waiting=self.core.settings.ai_helps_while_waiting)
+
+    def _needs_answer(self, conversation: Conversation, job: ReplyJob) -> bool:
+        return self._ai_answers(conversation) and job.seq > conversation.answered_seq
 
     async def _acquire(self, key: str, token: str, wait_s: float = 10.0) -> bool:
         deadline = time.monotonic() + wait_s
@@ -458,7 +463,10 @@ class ReplyWorker:
             return False
         except ReplyUnavailable:
             REPLIES.labels("no_model").inc()
-            await self._hand_off(conversation, language, "no_model", reason="no chat model")
+            if conversation.mode is Mode.WAITING_OPERATOR:
+                await self._mark_answered(conversation)  # queued already, nothing to add
+            else:
+                await self._hand_off(conversation, language, "no_model", reason="no chat model")
             return False
         except ReplyFailed as exc:
             if watch.grew:  # the failure of an answer the burst made stale: answer it all
@@ -469,7 +477,7 @@ class ReplyWorker:
             await self._fall_back(conversation, language, reason=str(exc)[:200])
             return False
         fresh = await Conversation.get(conversation_id)
-        if fresh is None or fresh.mode is not Mode.AI:
+        if fresh is None or not self._ai_answers(fresh):
             REPLIES.labels("superseded").inc()
             return False
         if watch.grew or (restart < MAX_RESTARTS and await self._stored_after(fresh, context)):
@@ -626,9 +634,7 @@ class ReplyWorker:
             text=text_for("ai_failed", language),
             meta={"kind": "reply_dead", "reason": reason},
         )
-        await Conversation.get_pymongo_collection().update_one(
-            {"_id": conversation.id}, {"$max": {"answered_seq": conversation.last_customer_seq}}
-        )
+        await self._mark_answered(conversation)
         await deliver_pending(core=self.core, conversation=conversation)
         with contextlib.suppress(InvalidTransition):
             await transition(
@@ -642,6 +648,13 @@ class ReplyWorker:
             )
         await self.core.redis.delete(_attempts_key(str(conversation.id)))
         REPLIES.labels("dead").inc()
+
+    @staticmethod
+    async def _mark_answered(conversation: Conversation) -> None:
+        """Count the customer's messages read with the chat as handled (no answer to come)."""
+        await Conversation.get_pymongo_collection().update_one(
+            {"_id": conversation.id}, {"$max": {"answered_seq": conversation.last_customer_seq}}
+        )
 
     def _show_typing(self, conversation: Conversation) -> None:
         """The widget and the panel hear it on the bus; Telegram gets its typing action.
@@ -752,9 +765,7 @@ class ReplyWorker:
                 kind="ai_failed",
                 fence=AiFence.of(conversation),
             )
-        await Conversation.get_pymongo_collection().update_one(
-            {"_id": conversation.id}, {"$max": {"answered_seq": conversation.last_customer_seq}}
-        )
+        await self._mark_answered(conversation)
 
     async def _hand_off(
         self,
@@ -766,27 +777,34 @@ class ReplyWorker:
         meta: dict[str, Any] | None = None,
     ) -> None:
         assert conversation.id is not None
+        waiting = conversation.mode is Mode.WAITING_OPERATOR
         try:
             await say_to_customer(
                 core=self.core,
                 conversation=conversation,
-                text=text_for(notice, language),
+                # A chat the AI helps in while it waits is queued already: say so once more.
+                text=text_for("still_waiting" if waiting else notice, language),
                 kind=notice,
                 meta=meta,
                 fence=AiFence.of(conversation),
             )
         except Fenced:
             return  # an operator has the chat already
-        try:
-            await transition(
-                core=self.core,
-                conversation_id=conversation.id,
-                to=Mode.WAITING_OPERATOR,
-                actor="system",
-                reason=reason,
-                notify=False,
-                fence=conversation.mode_version,
-            )
-        except InvalidTransition:
-            return
-        await after_hand_off(self.core, conversation.id, language)
+        if not waiting:
+            try:
+                await transition(
+                    core=self.core,
+                    conversation_id=conversation.id,
+                    to=Mode.WAITING_OPERATOR,
+                    actor="system",
+                    reason=reason,
+                    notify=False,
+                    fence=conversation.mode_version,
+                )
+            except InvalidTransition:
+                return
+        # The notice answers what the customer wrote: an AI that helps while the chat waits
+        # does not answer it again. (After the transition: a retry must still hand over.)
+        await self._mark_answered(conversation)
+        if not waiting:
+            await after_hand_off(self.core, conversation.id, language)

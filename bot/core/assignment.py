@@ -168,6 +168,8 @@ async def after_hand_off(
         if opening is not None
         else text_for("operator_soon", language)
     )
+    if core.settings.ai_helps_while_waiting:
+        text += " " + text_for("meanwhile", language)
     await say_to_customer(
         core=core, conversation=conversation, text=text, kind="operator_availability"
     )

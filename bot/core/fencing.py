@@ -1,11 +1,13 @@
 """The AI never talks over a person: its messages are fenced on the conversation's mode.
 
-An AI answer takes an `AiFence` (the conversation's `mode_version` while it is in AI mode)
-when its job starts. Every mode change bumps the version (`bot.core.modes.transition`), and
-an operator's reply or take-over is a mode change. The fence is checked where it matters:
+The AI speaks in AI mode, and in a chat that waits for a person nobody has taken or been
+given yet (`AI_HELPS_WHILE_WAITING`). An AI answer takes an `AiFence` (the conversation's
+`mode_version` then) when its job starts. Every mode change bumps the version
+(`bot.core.modes.transition`), and an operator's reply or take-over is a mode change.
+The fence is checked where it matters:
 
 - storing: the message's seq is reserved by one conditional update on the conversation
-  (mode `ai` and the fence's version), and read back after the insert; a take-over that
+  (its mode and the fence's version), and read back after the insert; a take-over that
   came in between deletes the message before anyone is told of it;
 - sending: just before the channel's `send()` the outbox checks the fence again (the
   version is kept on the message); a message that fails it is marked failed, never sent;
@@ -48,6 +50,17 @@ return 0
 """
 
 
+def ai_may_answer(conversation: Conversation, *, while_waiting: bool) -> bool:
+    """True while the AI is the one to answer this chat's customer."""
+    if conversation.mode is Mode.AI:
+        return True
+    return (
+        while_waiting
+        and conversation.mode is Mode.WAITING_OPERATOR
+        and conversation.assignee_id is None
+    )
+
+
 class Fenced(Exception):
     """The conversation left the AI (or changed hands) since the fence was taken."""
 
@@ -71,11 +84,18 @@ class AiFence:
         return cls(conversation.id, conversation.mode_version)
 
     def query(self) -> dict[str, Any]:
-        """The conversation while the fence holds."""
+        """The conversation while the fence holds.
+
+        Every mode change bumps the version, so the version pins the mode the fence was
+        taken in; a waiting chat given to an operator (no mode change) is out too.
+        """
         return {
             "_id": self.conversation_id,
-            "mode": Mode.AI.value,
             "mode_version": version_filter(self.version),
+            "$or": [
+                {"mode": Mode.AI.value},
+                {"mode": Mode.WAITING_OPERATOR.value, "assignee_id": None},
+            ],
         }
 
     async def holds(self) -> bool:

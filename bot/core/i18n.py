@@ -15,6 +15,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "Передаю ваш диалог оператору. Пожалуйста, оставайтесь в чате — вам скоро "
         "ответят здесь.",
     },
+    "still_waiting": {
+        "en": "A person from our team has been asked to join and will answer you here.",
+        "ru": "Мы уже позвали сотрудника — он ответит вам здесь же.",
+    },
     "operator_joined": {
         "en": "An operator has joined the conversation.",
         "ru": "К диалогу подключился оператор.",
@@ -46,6 +50,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Everyone on our team is busy right now. A person will answer you as soon as "
         "one is free.",
         "ru": "Сейчас все сотрудники заняты. Вам ответит первый освободившийся человек.",
+    },
+    "meanwhile": {
+        "en": "Until then, I can try to help: ask me anything.",
+        "ru": "А пока я постараюсь помочь: задавайте вопросы.",
     },
     "csat_request": {
         "en": "How would you rate this conversation? Choose from 1 star (poor) to 5 (excellent).",

@@ -14,6 +14,7 @@ from bot.core.conversations import (
     find_or_create_conversation,
     publish_created,
 )
+from bot.core.fencing import ai_may_answer
 from bot.core.i18n import detect_language, normalize_language
 from bot.core.metrics import INBOUND_MESSAGES
 from bot.core.modes import transition
@@ -109,7 +110,7 @@ async def _store_and_route(inbound: InboundMessage, *, core: Core) -> InboundRes
         return InboundResult(message=message.view(), created=False)
     INBOUND_MESSAGES.labels(inbound.channel, "stored").inc()
 
-    if conversation.mode is Mode.AI:
+    if ai_may_answer(conversation, while_waiting=core.settings.ai_helps_while_waiting):
         try:
             await core.queue.enqueue(
                 str(conversation.id),
