@@ -100,7 +100,9 @@
   const alerts = {
     on: stored(ALERTS_KEY) === "on",
     me: null, // this operator's id, from the socket's "ready" frame
-    waiting: new Set(), // chats already announced while they wait (not again until they leave it)
+    // Chats that entered waiting_operator, until they leave it: "pending" (an automatic
+    // assignment may follow at once), "announced" or "skipped" (never twice per wait).
+    waiting: new Map(),
     audio: null,
   };
 
@@ -195,10 +197,18 @@
 
   // Several panel tabs of one operator: the first to see a hand-off plays the chime.
   function firstTabFor(id) {
-    const key = `sb-alerted:${id}`;
-    const last = Number(stored(key) || 0);
-    if (Date.now() - last < 10000) return false;
-    store(key, String(Date.now()));
+    const now = Date.now();
+    let seen = {};
+    try {
+      seen = JSON.parse(stored("sb-alerted") || "{}") || {};
+    } catch (_) {
+      seen = {};
+    }
+    const fresh = {}; // only the last few seconds are kept: the key never grows
+    for (const [key, at] of Object.entries(seen)) if (now - Number(at) < 10000) fresh[key] = at;
+    if (fresh[id]) return false;
+    fresh[id] = now;
+    store("sb-alerted", JSON.stringify(fresh));
     return true;
   }
 
@@ -238,24 +248,47 @@
     }
   }
 
+  // A hand-off is usually given to the least-loaded online operator right after it starts
+  // waiting (a conversation.assigned frame): wait that long before ringing every operator.
+  const ASSIGN_GRACE_MS = 1500;
+
+  function settle(id, announceIt) {
+    if (alerts.waiting.get(id) !== "pending") return;
+    alerts.waiting.set(id, announceIt ? "announced" : "skipped");
+    if (announceIt && alerts.on) announce(id);
+  }
+
   function onFrame(frame) {
     if (!frame || typeof frame !== "object") return;
     if (frame.type === "ready" && frame.operator) {
       alerts.me = String(frame.operator.id || "");
       return;
     }
-    if (frame.type !== "mode.changed") return;
     const id = String(frame.conversation_id || "");
+    const mine = (who) => Boolean(alerts.me) && String(who || "") === alerts.me;
+    if (frame.type === "conversation.assigned") {
+      const state = alerts.waiting.get(id);
+      if (state === "pending") settle(id, mine(frame.assignee_id));
+      else if (state === "skipped" && mine(frame.assignee_id) && frame.actor !== `operator:${alerts.me}`) {
+        // A colleague gave this waiting chat to this operator: news for them now.
+        alerts.waiting.set(id, "pending");
+        settle(id, true);
+      }
+      return;
+    }
+    if (frame.type !== "mode.changed") return;
     if (frame.mode !== "waiting_operator") {
       alerts.waiting.delete(id); // a later hand-off of this chat is news again
       return;
     }
     if (alerts.waiting.has(id) || frame.from === "waiting_operator") return;
-    alerts.waiting.add(id);
-    const actor = String(frame.actor || "");
-    if (alerts.me && actor === `operator:${alerts.me}`) return; // the operator did it
-    if (frame.assignee_id && alerts.me && frame.assignee_id !== alerts.me) return; // someone else's
-    if (alerts.on) announce(id);
+    if (alerts.me && frame.actor === `operator:${alerts.me}`) {
+      alerts.waiting.set(id, "skipped"); // the operator did it
+      return;
+    }
+    alerts.waiting.set(id, "pending");
+    if (frame.assignee_id) settle(id, mine(frame.assignee_id));
+    else setTimeout(() => settle(id, true), ASSIGN_GRACE_MS);
   }
 
   // --- the chat view stays at the newest message while the operator is at the bottom ------

@@ -13,8 +13,8 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 from bot.core.documents import Operator
 from bot.core.types import ConversationEvent
 from tests.panel.analytics_seed import seed
-from tests.panel.conftest import ADMIN, OPERATOR
-from tests.panel.helpers import customer_writes
+from tests.panel.conftest import ADMIN, OPERATOR, SignedIn
+from tests.panel.helpers import customer_writes, panel
 from tests.support import LiveApp, widget_socket
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
@@ -58,7 +58,8 @@ async def until(page: Page, condition: str) -> None:
     """Poll a JS condition (the panel's CSP forbids the eval that wait_for_function needs)."""
     deadline = asyncio.get_running_loop().time() + WAIT_MS / 1000
     while not await page.evaluate(condition):
-        assert asyncio.get_running_loop().time() < deadline, f"never true: {condition}"
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"never true: {condition}")
         await asyncio.sleep(0.05)
 
 
@@ -179,6 +180,9 @@ async def test_on_a_phone_the_list_and_the_chat_are_one_column(
         await page.get_by_role("button", name="Back to the chat list").tap()
         await expect(chat).to_be_visible()
         await expect(page.locator("#chat-view")).to_be_hidden()
+        await page.get_by_role("link", name="Prompt blocks").tap()
+        await expect(page.locator("#blocks-page")).to_be_visible()
+        assert await page.evaluate(overflow) <= 0
     finally:
         await context.close()
 
@@ -221,7 +225,9 @@ async def alert_page(app: LiveApp, browser: Browser) -> tuple[BrowserContext, Pa
     return context, page
 
 
-async def test_a_new_waiting_chat_rings_and_notifies_once(app: LiveApp, browser: Browser) -> None:
+async def test_a_new_waiting_chat_rings_and_notifies_once(
+    app: LiveApp, browser: Browser, admin: SignedIn
+) -> None:
     context, page = await alert_page(app, browser)
     try:
         bell = page.locator("#alerts-toggle")
@@ -251,14 +257,24 @@ async def test_a_new_waiting_chat_rings_and_notifies_once(app: LiveApp, browser:
         await expect(page.locator("#chat-mode")).to_have_text("Operator", timeout=WAIT_MS)
         await page.get_by_role("button", name="Hand back to AI").click()
         await expect(page.locator("#chat-mode")).to_have_text("AI", timeout=WAIT_MS)
-        # Another chat's hand-off does, once; the restart of the first list is the proof that
-        # every frame before it was seen.
+        # Another chat's hand-off does, once.
         await customer_writes(app, "Otto Other", "Operator!")
         await until(page, "window.__notices.length >= 2")
         assert [n["title"] for n in await notices(page)] == [
             "Nina Notify is waiting for an operator",
             "Otto Other is waiting for an operator",
         ]
+
+        # A hand-off given to an online colleague (the least loaded: Otto's chat is this
+        # operator's) rings the colleague's panel, not this one.
+        async with panel(app, admin):
+            await customer_writes(app, "Ada Admins", "A person please")
+            await page.get_by_test_id("chat-item").filter(has_text="Ada Admins").click()
+            await expect(page.locator("#chat-assignee")).to_contain_text(
+                "assigned to admin", timeout=WAIT_MS
+            )
+            await asyncio.sleep(2)  # longer than the panel waits for an assignment
+        assert len(await notices(page)) == 2
 
         # Muted: nothing, and it stays muted after a reload.
         await bell.click()
