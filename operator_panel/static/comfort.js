@@ -87,7 +87,7 @@
 
   function backControl() {
     const back = button("chat-back", "ghost comfort-back", "← Chats");
-    back.setAttribute("aria-label", "Back to the chat list");
+    back.setAttribute("aria-label", "Back to chats");
     back.addEventListener("click", () => {
       location.hash = "#/chats";
     });
@@ -131,7 +131,11 @@
   function renderBell() {
     const bell = $("alerts-toggle");
     if (!bell) return;
-    bell.replaceChildren(bellIcon(alerts.on), document.createTextNode(alerts.on ? "Alerts on" : "Alerts off"));
+    const label = document.createElement("span");
+    label.className = "comfort-bell-label";
+    label.textContent = alerts.on ? "Alerts on" : "Alerts off";
+    bell.replaceChildren(bellIcon(alerts.on), label);
+    bell.setAttribute("aria-label", "Alerts"); // the state is aria-pressed; a phone shows only the bell
     bell.setAttribute("aria-pressed", alerts.on ? "true" : "false");
     bell.dataset.on = alerts.on ? "true" : "false";
     const desktop = "Notification" in window ? Notification.permission : "unsupported";

@@ -7,11 +7,13 @@ import asyncio
 from typing import Any
 
 import pytest
+from beanie import PydanticObjectId
 from bson import ObjectId
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from bot.core.documents import Operator
-from bot.core.types import ConversationEvent
+from bot.core.conversations import append_message
+from bot.core.documents import Conversation, Operator
+from bot.core.types import Author, ConversationEvent, Source
 from tests.panel.analytics_seed import seed
 from tests.panel.conftest import ADMIN, OPERATOR, SignedIn
 from tests.panel.helpers import customer_writes, panel
@@ -174,10 +176,14 @@ async def test_on_a_phone_the_list_and_the_chat_are_one_column(
             await reply.fill("Yes, tell me the new one")
             await page.get_by_role("button", name="Send").tap()
             assert (await ws.message("operator"))["text"] == "Yes, tell me the new one"
+        await expect(reply).to_have_value("", timeout=WAIT_MS)
         assert await page.evaluate(overflow) <= 0
         await page.screenshot(path="/tmp/panel-comfort-phone-chat.png")
+        await page.emulate_media(color_scheme="dark")
+        assert await low_contrast(page) == []
+        await page.screenshot(path="/tmp/panel-comfort-phone-dark.png")
 
-        await page.get_by_role("button", name="Back to the chat list").tap()
+        await page.get_by_role("button", name="Back to chats").tap()
         await expect(chat).to_be_visible()
         await expect(page.locator("#chat-view")).to_be_hidden()
         await page.get_by_role("link", name="Prompt blocks").tap()
@@ -307,6 +313,10 @@ def answer_parts(label: str, count: int) -> list[str]:
     return [f"{label} part {i}:\n" + "a line of the answer\n" * 5 for i in range(count)]
 
 
+AT_BOTTOM_JS = """(() => { const b = document.getElementById("messages-scroll");
+                          return b.scrollHeight - b.scrollTop - b.clientHeight <= 2; })()"""
+
+
 async def scroll_state(page: Page) -> dict[str, Any]:
     state: dict[str, Any] = await page.evaluate(
         """(() => {
@@ -330,16 +340,28 @@ async def test_the_chat_view_follows_a_streamed_answer_only_from_the_bottom(
         await page.get_by_test_id("chat-item").filter(has_text="Sam Scroll").click()
         await expect(page.locator("#messages li[data-author=customer]")).to_have_count(1)
         answer = str(ObjectId())
-        await stream(app, customer.conversation_id, answer, answer_parts("first", 12))
+        first = answer_parts("first", 12)
+        await stream(app, customer.conversation_id, answer, first)
         draft = page.locator(f'#messages li[data-id="{answer}"] .text')
         await expect(draft).to_contain_text("first part 11:", timeout=WAIT_MS)
         # At the bottom: the newest line stays in view, the view follows to the end.
-        await until(
-            page,
-            """(() => { const b = document.getElementById("messages-scroll");
-                        return b.scrollHeight - b.scrollTop - b.clientHeight <= 2; })()""",
-        )
+        await until(page, AT_BOTTOM_JS)
         assert (await scroll_state(page))["gap"] <= 20
+        # The stored answer replaces the draft (with its sources line): still at the end.
+        conversation = await Conversation.get(PydanticObjectId(customer.conversation_id))
+        assert conversation is not None
+        await append_message(
+            core=app.core,
+            conversation=conversation,
+            author=Author.AI,
+            text="".join(first),
+            message_id=PydanticObjectId(answer),
+            sources=[Source(title="Delivery times", source="kb/delivery.md", score=0.9)],
+        )
+        await expect(page.locator(f'#messages li[data-id="{answer}"] .sources')).to_be_visible(
+            timeout=WAIT_MS
+        )
+        await until(page, AT_BOTTOM_JS)
 
         # Scrolled up to read: more text does not move the view; a button offers the news.
         await page.locator("#messages-scroll").hover()
@@ -350,8 +372,11 @@ async def test_the_chat_view_follows_a_streamed_answer_only_from_the_bottom(
                         return b.scrollHeight - b.scrollTop - b.clientHeight >= 300; })()""",
         )
         before = (await scroll_state(page))["top"]
-        await stream(app, customer.conversation_id, answer, answer_parts("second", 6))
-        await expect(draft).to_contain_text("second part 5:", timeout=WAIT_MS)
+        second = str(ObjectId())
+        await stream(app, customer.conversation_id, second, answer_parts("second", 6))
+        await expect(page.locator(f'#messages li[data-id="{second}"] .text')).to_contain_text(
+            "second part 5:", timeout=WAIT_MS
+        )
         more = page.get_by_role("button", name="New messages ↓")
         await expect(more).to_be_visible()
         assert (await scroll_state(page))["top"] == before
