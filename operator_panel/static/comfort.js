@@ -334,10 +334,11 @@
       toBottom();
       setPinned(true);
     });
-    // A chat opened afresh starts at its newest message.
+    // A chat opened afresh (panel.js, listening first, has emptied the list) starts at its
+    // newest message; back on the same chat, the operator's place counts.
     window.addEventListener("hashchange", () => {
-      setPinned(true);
-      pin.last = "";
+      setPinned(list.childElementCount === 0 || distanceFromBottom(box) <= PIN_SLACK_PX);
+      pin.last = lastSignature(list);
     });
 
     // Content grew (streamed tokens, a new message, a tool list opened) or the view got
