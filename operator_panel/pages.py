@@ -11,6 +11,9 @@ STATIC_DIR = Path(__file__).with_name("static")
 ASSETS = {
     "panel.js": "text/javascript",
     "panel.css": "text/css",
+    "theme.js": "text/javascript",
+    "comfort.js": "text/javascript",
+    "comfort.css": "text/css",
 }
 
 # No inline script or style, nothing from elsewhere, never inside a frame.

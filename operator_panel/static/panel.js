@@ -824,6 +824,7 @@
   }
 
   function onFrame(frame) {
+    window.dispatchEvent(new CustomEvent("sb:frame", { detail: frame })); // comfort.js: alerts
     const id = frame.conversation_id;
     switch (frame.type) {
       case "ready": {
