@@ -19,7 +19,7 @@ from beanie import PydanticObjectId
 from loguru import logger
 
 from bot.answers.kb_answers import MAX_ANSWER_CHARS, choose_passages, readable
-from bot.answers.knowledge import KnowledgeHit, KnowledgeSearch
+from bot.answers.knowledge import KnowledgeHit, KnowledgeSearch, is_heading_path
 from bot.answers.model_context import ModelContext, build_model_context
 from bot.answers.pii import redact_pii, restore_pii
 from bot.answers.replies import ReplyFailed
@@ -223,7 +223,7 @@ class Copilot:
             return Draft(text="", sources=[], generated="knowledge", **anchor)
         body = []
         for hit in passages:
-            passage = readable(hit.text)
+            passage = readable(_without_heading(hit.text))
             limit = MAX_ANSWER_CHARS // len(passages)
             if len(passage) > limit:
                 passage = passage[: limit - 1].rstrip() + "…"
@@ -255,6 +255,14 @@ class Copilot:
             if hits:
                 return hits
         return []
+
+
+def _without_heading(text: str) -> str:
+    """A chunk without its "Document > Section" line: an operator's reply has no headings."""
+    paragraphs = text.strip().split("\n\n", 1)
+    if len(paragraphs) == 2 and is_heading_path(paragraphs[0].strip()):
+        return paragraphs[1]
+    return text
 
 
 async def newer_customer_message(conversation: Conversation, draft_for: str) -> Message | None:

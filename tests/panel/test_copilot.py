@@ -11,53 +11,19 @@ import pytest
 from beanie import PydanticObjectId
 
 import bot.answers.agent  # noqa: F401  (imported at collection: it takes seconds)
-from bot.answers.knowledge import KnowledgeHit
 from bot.core.conversations import append_message
 from bot.core.documents import Conversation, Message
 from bot.core.types import Author, Mode
 from tests.fakes.openai_server import FakeOpenAI, TextReply, ToolCall, ToolCallReply
 from tests.panel.conftest import SignedIn
+from tests.panel.copilot_kb import RETURNS, SHIPPING, Shelf, install_shelf
 from tests.panel.helpers import Customer, customer_writes
 from tests.support import LiveApp, eventually, widget_socket, with_model
-
-SHIPPING = KnowledgeHit(
-    text="Shipping > Delivery times\n\nOrders ship within 2 business days. Delivery in Europe "
-    "takes 3-5 days.",
-    title="Shipping policy",
-    source="shipping.md",
-    score=0.9,
-    language="en",
-)
-RETURNS = KnowledgeHit(
-    text="Returns > Refunds\n\nItems can be returned within 30 days for a full refund.",
-    title="Returns and refunds",
-    source="https://shop.example/returns",
-    score=0.8,
-    language="en",
-)
-
-
-class Shelf:
-    """A small real knowledge base: passages sharing a word with the query."""
-
-    def __init__(self, *hits: KnowledgeHit) -> None:
-        self.hits = list(hits)
-        self.queries: list[str] = []
-
-    async def search(
-        self, query: str, *, k: int = 5, language: str | None = None
-    ) -> list[KnowledgeHit]:
-        self.queries.append(query)
-        words = {w.lower().strip("?.,!") for w in query.split()}
-        return [h for h in self.hits if words & set(h.text.lower().replace(".", "").split())][:k]
 
 
 @pytest.fixture
 def shelf(app: LiveApp, monkeypatch: pytest.MonkeyPatch) -> Shelf:
-    """The app's knowledge base for this test: shipping and returns."""
-    shelf = Shelf(SHIPPING, RETURNS)
-    monkeypatch.setattr(app.engine, "knowledge", shelf)
-    return shelf
+    return install_shelf(app, monkeypatch)
 
 
 @pytest.fixture
