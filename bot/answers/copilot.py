@@ -18,6 +18,7 @@ from typing import Any, Literal
 from beanie import PydanticObjectId
 from loguru import logger
 
+from bot.answers.guardrails.output import OutputPolicy, check_leak
 from bot.answers.kb_answers import MAX_ANSWER_CHARS, choose_passages, readable
 from bot.answers.knowledge import KnowledgeHit, KnowledgeSearch, is_heading_path
 from bot.answers.model_context import ModelContext, build_model_context
@@ -173,13 +174,17 @@ class Copilot:
         anchor = {"answers_message_id": str(newest.id), "answers_seq": newest.seq}
         if self.settings.llm_configured:
             try:
-                return await self._from_model(context, history, anchor)
+                return await self._from_model(context, history, blocks, anchor)
             except ReplyFailed as exc:
                 logger.warning("copilot draft from the model failed: {}", exc)
         return await self._from_knowledge(context, history, run, anchor)
 
     async def _from_model(
-        self, context: ModelContext, history: list[Message], anchor: dict[str, Any]
+        self,
+        context: ModelContext,
+        history: list[Message],
+        blocks: Sequence[PromptBlock],
+        anchor: dict[str, Any],
     ) -> Draft:
         async def ignore(_: str) -> None:
             return None  # a draft is shown whole, not streamed
@@ -190,6 +195,14 @@ class Copilot:
         agent = await self._read_only_agent()
         reply = await agent.generate(prompted, on_token=ignore)
         text = reply.text
+        # An operator may send the draft unread: it must not carry the prompt or a secret block.
+        policy = OutputPolicy(
+            instructions=context.instructions,
+            secret_texts=tuple(b.text for b in blocks if b.secret),
+        )
+        leak = check_leak(text, policy)
+        if not leak.allowed:
+            raise ReplyFailed(f"the draft failed the output check ({leak.rule})")
         if self.settings.pii_redaction:
             originals = [m.text for m in history if m.author is Author.CUSTOMER and m.text]
             text = restore_pii(text, originals)

@@ -12,7 +12,7 @@ from beanie import PydanticObjectId
 
 import bot.answers.agent  # noqa: F401  (imported at collection: it takes seconds)
 from bot.core.conversations import append_message
-from bot.core.documents import Conversation, Message
+from bot.core.documents import Conversation, Message, PromptBlock
 from bot.core.types import Author, Mode
 from tests.fakes.openai_server import FakeOpenAI, TextReply, ToolCall, ToolCallReply
 from tests.panel.conftest import SignedIn
@@ -118,6 +118,23 @@ async def test_with_a_model_the_draft_comes_from_it_and_no_side_effecting_tool_r
     stored = await Message.find({"conversation_id": conversation.id}).to_list()
     assert all(m.author in (Author.CUSTOMER, Author.SYSTEM) for m in stored)
     assert all("3-5 days" not in m.text for m in stored)
+
+
+async def test_a_model_draft_that_leaks_a_secret_block_falls_back_to_the_knowledge_base(
+    app: LiveApp, operator: SignedIn, shelf: Shelf, fake: FakeOpenAI
+) -> None:
+    secret = "Staff discount code for angry customers is BLUE-FALCON-77 only"
+    block = await PromptBlock(name="Discounts", text=secret, secret=True).insert()
+    await app.core.prompts.changed()
+    try:
+        customer = await customer_writes(app, "Ann", "How long does delivery take?")
+        fake.script(TextReply(f"Sorry for the wait! {secret}."))
+        draft = await suggest(operator, customer, timeout=120)
+    finally:
+        await block.delete()
+        await app.core.prompts.changed()
+    assert draft["generated"] == "knowledge"
+    assert "BLUE-FALCON" not in draft["text"] and "3-5 days" in draft["text"]
 
 
 async def test_a_draft_the_customer_wrote_past_is_refused(
