@@ -21,6 +21,7 @@ from operator_panel.auth import (
     require_admin,
     require_csrf,
 )
+from operator_panel.copilot_api import check_draft
 
 MAX_REPLY = 4096
 MAX_QUICK_REPLIES = 10
@@ -106,6 +107,8 @@ class ReplyRequest(BaseModel):
     template: bool = False
     # Buttons offered with the reply ("Yes", "No"); a press comes back as a customer message.
     quick_replies: list[QuickReply] = Field(default_factory=list, max_length=MAX_QUICK_REPLIES)
+    # Sent as the copilot's draft for this customer message: refused (409) if a newer one exists.
+    draft_for: str | None = Field(default=None, max_length=64)
 
 
 class ReplyResponse(BaseModel):
@@ -288,6 +291,7 @@ def build_api_router() -> APIRouter:
             raise HTTPException(422, "a reply needs some text")
         elif windowed and not window_open(found.conversation.last_customer_message_at):
             raise HTTPException(409, OUTSIDE_WINDOW)
+        await check_draft(found.conversation, body.draft_for)
         try:
             message, conversation = await actions.operator_reply(
                 core=core,

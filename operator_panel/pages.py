@@ -14,6 +14,8 @@ ASSETS = {
     "theme.js": "text/javascript",
     "comfort.js": "text/javascript",
     "comfort.css": "text/css",
+    "copilot.js": "text/javascript",
+    "copilot.css": "text/css",
 }
 
 # No inline script or style, nothing from elsewhere, never inside a frame.

@@ -30,9 +30,10 @@ def derived_caches() -> tuple[str, ...]:
     Imported here, not at the top: the knowledge base's package takes seconds to import, and
     only the processes that can erase a contact (the app, `contacts erase`) need this.
     """
+    from bot.answers.chat_brief import SUMMARY_CACHE_PATTERN
     from rag.settings import KBSettings
 
-    return (KBSettings().search_cache_pattern(),)
+    return (KBSettings().search_cache_pattern(), SUMMARY_CACHE_PATTERN)
 
 
 @contextlib.asynccontextmanager

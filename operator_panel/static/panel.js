@@ -308,6 +308,7 @@
         state.conversations.set(id, item);
       }
       renderChatHeader();
+      document.dispatchEvent(new CustomEvent("sb:chat-opened", { detail: { id, mode: item.mode } }));
       const page = await api("GET", `/api/conversations/${id}/messages?limit=${PAGE}`);
       if (state.openId !== id) return;
       state.hasMore = page.has_more;
@@ -697,6 +698,7 @@
     $("chat-error").hidden = true;
     try {
       const body = template ? { text, template: true } : { text };
+      if (box.dataset.draftFor) body.draft_for = box.dataset.draftFor; // copilot.js's draft
       const data = await api("POST", `/api/conversations/${id}/messages`, body);
       box.value = "";
       state.conversations.set(id, data.conversation);
@@ -826,6 +828,7 @@
   function onFrame(frame) {
     window.dispatchEvent(new CustomEvent("sb:frame", { detail: frame })); // comfort.js: alerts
     const id = frame.conversation_id;
+    document.dispatchEvent(new CustomEvent("sb:frame", { detail: frame })); // copilot.js
     switch (frame.type) {
       case "ready": {
         const again = state.wsAttempt > 0;
