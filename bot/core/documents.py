@@ -145,6 +145,7 @@ class Message(Document):
             "guardrails": list(self.meta.get("guardrails", [])),
             "error": self.error,
             "truncated": self.meta.get("truncated"),
+            "feedback": [_feedback_mark(mark) for mark in self.meta.get("feedback", [])],
         }
 
     @property
@@ -170,6 +171,16 @@ class Message(Document):
             attachments=self.attachments,
             quick_replies=self.meta.get("quick_replies") or [],
         )
+
+
+def _feedback_mark(mark: dict[str, Any]) -> dict[str, Any]:
+    """An operator's mark on an AI answer as the panel shows it (no ids, ISO time)."""
+    created = mark.get("created_at")
+    return {
+        "verdict": mark.get("verdict"),
+        "note": mark.get("note", ""),
+        "created_at": created.isoformat() if isinstance(created, datetime) else created,
+    }
 
 
 class Operator(Document):

@@ -533,6 +533,8 @@
     info.append(el("span", "when", clockTime(message.created_at)));
     if (message.author !== "customer") info.append(el("span", "status", message.status));
     li.append(info);
+    // Feature scripts (feedback.js, translation.js) add their parts to a message here.
+    document.dispatchEvent(new CustomEvent("panel:message", { detail: { message, node: li } }));
     return li;
   }
 
@@ -1327,6 +1329,14 @@
       if (state.openId) renderWindow(state.conversations.get(state.openId));
     }, 30000);
   }
+
+  // What feature scripts (feedback.js, translation.js) may read of the panel.
+  window.switchboardPanel = {
+    csrf: () => state.csrf,
+    me: () => state.me,
+    openId: () => state.openId,
+    conversation: (id) => state.conversations.get(id),
+  };
 
   async function boot() {
     wire();
