@@ -146,6 +146,8 @@ class Message(Document):
             "error": self.error,
             "truncated": self.meta.get("truncated"),
             "feedback": [_feedback_mark(mark) for mark in self.meta.get("feedback", [])],
+            # A translated operator reply: {"original", "from", "to"}, or {"error", "to"}.
+            "translation": self.meta.get("translation"),
         }
 
     @property
@@ -192,6 +194,10 @@ class Operator(Document):
     display_name: str | None = None
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
+    # Translation (bot.answers.translation): the language customers' messages are shown in
+    # (None: the panel's browser language) and whether the panel translates at all.
+    language: str | None = None
+    translate: bool = True
 
     class Settings:
         name = "operators"
