@@ -13,6 +13,8 @@ ASSETS = {
     "panel.css": "text/css",
     "feedback.js": "text/javascript",
     "feedback.css": "text/css",
+    "translation.js": "text/javascript",
+    "translation.css": "text/css",
 }
 
 # No inline script or style, nothing from elsewhere, never inside a frame.

@@ -699,7 +699,11 @@
     $("chat-error").hidden = true;
     try {
       const body = template ? { text, template: true } : { text };
-      const data = await api("POST", `/api/conversations/${id}/messages`, body);
+      // translation.js may route the reply (sent in the customer's language).
+      const hook = window.switchboardPanel.replyVia;
+      const via = !template && hook ? hook(id, text) : null;
+      const data = await api("POST", via ? via.path : `/api/conversations/${id}/messages`, via ? via.body : body);
+      if (via && via.after) via.after(data);
       box.value = "";
       state.conversations.set(id, data.conversation);
       addMessage(data.message);
@@ -1336,6 +1340,7 @@
     me: () => state.me,
     openId: () => state.openId,
     conversation: (id) => state.conversations.get(id),
+    replyVia: null, // (conversationId, text) => {path, body, after?} | null
   };
 
   async function boot() {

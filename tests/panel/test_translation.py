@@ -13,15 +13,19 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from playwright.async_api import Browser, expect
 
 from bot.answers.translation import UNAVAILABLE, Translator
 from bot.core.documents import Message
 from tests.fakes.openai_server import Delay, ErrorReply, FakeOpenAI, TextReply, last_user_text
-from tests.panel.conftest import SignedIn
+from tests.panel.conftest import OPERATOR, SignedIn
 from tests.panel.helpers import customer_writes
 from tests.support import LiveApp, widget_socket, with_model
 
 pytestmark = pytest.mark.timeout(60)
+
+WAIT_MS = 15_000
+SCREENSHOT = "/tmp/panel-translation.png"
 
 QUESTION = "Здравствуйте, мой email ivan@example.com, где мой заказ?"
 REPLY = "Your order ships today, we will write to ivan@example.com"
@@ -165,3 +169,87 @@ async def test_a_failing_model_never_stops_the_reply(
     assert body["translation"]["status"] == "failed"
     assert body["message"]["translation"]["error"] == body["translation"]["detail"]
     assert ("did not answer within" in body["translation"]["detail"]) is (failure == "timeout")
+
+
+MARKUP = "<img src=x> Срочно: где мой заказ, пожалуйста?"
+
+
+@pytest.mark.browser
+async def test_the_panel_shows_translations_and_sends_the_reply_translated(
+    app: LiveApp, browser: Browser, translating: FakeOpenAI
+) -> None:
+    customer = await customer_writes(app, "Иван Петров", QUESTION)
+    context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+    try:
+        async with widget_socket(app, customer.token) as widget:
+            await widget.next()  # history
+            await widget.say(MARKUP)
+            await widget.message("customer")
+            await page.goto(f"{app.base_url}/panel/")
+            await page.get_by_label("E-mail").fill(OPERATOR[0])
+            await page.get_by_label("Password").fill(OPERATOR[1])
+            await page.get_by_role("button", name="Sign in").click()
+            await page.get_by_test_id("chat-item").filter(has_text="Иван Петров").click()
+            shown = page.locator('#messages li[data-author="customer"]').get_by_test_id(
+                "translation"
+            )
+            await expect(shown.locator(".translation-text")).to_have_text(
+                [
+                    "Hello, my email is ivan@example.com, where is my order?",
+                    f"untranslated: {MARKUP}",
+                ],
+                timeout=WAIT_MS,
+            )
+            await expect(page.locator("#translation-toggle")).to_be_checked()
+            await expect(page.locator("#translation-status")).to_contain_text("you: en")
+            assert await page.locator("#messages img").count() == 0  # text, never HTML
+            reply = page.get_by_label("Reply")
+            await reply.fill(REPLY)
+            await reply.press("Enter")
+            received = await widget.message("operator")
+            assert received["text"] == "Ваш заказ отправят сегодня, напишем на ivan@example.com"
+            original = page.get_by_test_id("translation-original")
+            await expect(original.locator(".translation-text")).to_have_text(REPLY, timeout=WAIT_MS)
+            await expect(page.locator('#messages li[data-author="operator"] .bubble')).to_have_text(
+                received["text"]
+            )
+            await expect(reply).to_have_value("")
+            await expect(page.locator('#messages li[data-author="operator"]')).to_have_attribute(
+                "data-status", "sent"
+            )
+            await page.screenshot(path=SCREENSHOT)
+            assert all(REPLY not in str(frame) for frame in widget.frames)
+        # Off: the customer's messages stay untranslated and the reply goes as written.
+        await page.locator("#translation-toggle").uncheck()
+        await expect(page.get_by_test_id("translation")).to_have_count(0)
+        await expect(page.locator("#translation-status")).to_have_text("Translation off")
+        assert errors == [] and dialogs == []
+    finally:
+        await context.close()
+
+
+@pytest.mark.browser
+async def test_without_a_model_the_panel_says_translation_is_unavailable(
+    app: LiveApp, browser: Browser
+) -> None:
+    await customer_writes(app, "Иван Петров", QUESTION)
+    context = await browser.new_context(locale="en-US")
+    page = await context.new_page()
+    try:
+        await page.goto(f"{app.base_url}/panel/")
+        await page.get_by_label("E-mail").fill(OPERATOR[0])
+        await page.get_by_label("Password").fill(OPERATOR[1])
+        await page.get_by_role("button", name="Sign in").click()
+        await page.get_by_test_id("chat-item").filter(has_text="Иван Петров").click()
+        await expect(page.locator("#translation-status")).to_have_text(
+            "Translation unavailable: no chat model is configured", timeout=WAIT_MS
+        )
+        await expect(page.locator("#translation-toggle")).to_be_disabled()
+        await expect(page.get_by_test_id("translation")).to_have_count(0)
+    finally:
+        await context.close()
