@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -97,8 +98,14 @@ class Translator:
     """Translates one text with the chat model, PII-masked, within a deadline."""
 
     def __init__(
-        self, model: BaseChatModel | None, *, timeout_s: float, pii_redaction: bool = True
+        self,
+        model: BaseChatModel | Callable[[], BaseChatModel] | None,
+        *,
+        timeout_s: float,
+        pii_redaction: bool = True,
     ) -> None:
+        # A factory defers building the client (and importing langchain-openai) to the
+        # first translation: the panel asks whether translation is available on every load.
         self._model = model
         self.timeout_s = timeout_s
         self.pii_redaction = pii_redaction
@@ -106,20 +113,21 @@ class Translator:
     @classmethod
     def from_settings(cls, settings: Settings) -> Translator:
         """The agent's model (OPENAI_BASE_URL / LLM_MODEL) when one is configured, else none."""
-        model: BaseChatModel | None = None
-        if settings.llm_configured:
+
+        def build() -> BaseChatModel:
             from langchain_openai import ChatOpenAI
 
             key = settings.openai_api_key
-            model = ChatOpenAI(
+            return ChatOpenAI(
                 model=settings.llm_model,
                 api_key=key.get_secret_value() if key else "none",
                 base_url=settings.openai_base_url,
                 timeout=settings.translation_timeout_seconds,
                 max_retries=0,  # a reply waits for this: fail fast, send as written
             )
+
         return cls(
-            model,
+            build if settings.llm_configured else None,
             timeout_s=settings.translation_timeout_seconds,
             pii_redaction=settings.pii_redaction,
         )
@@ -128,10 +136,18 @@ class Translator:
     def available(self) -> bool:
         return self._model is not None
 
-    async def translate(self, text: str, *, target: str, source: str | None = None) -> str:
-        """`text` in the `target` language; raises TranslationUnavailable / TranslationFailed."""
+    def _chat_model(self) -> BaseChatModel:
+        from langchain_core.language_models import BaseChatModel
+
         if self._model is None:
             raise TranslationUnavailable(UNAVAILABLE)
+        if not isinstance(self._model, BaseChatModel):
+            self._model = self._model()
+        return self._model
+
+    async def translate(self, text: str, *, target: str, source: str | None = None) -> str:
+        """`text` in the `target` language; raises TranslationUnavailable / TranslationFailed."""
+        model = self._chat_model()
         from langchain_core.messages import HumanMessage, SystemMessage
 
         masked = redact_pii(text) if self.pii_redaction else text
@@ -142,7 +158,7 @@ class Translator:
         )
         try:
             answer = await asyncio.wait_for(
-                self._model.ainvoke([SystemMessage(prompt), HumanMessage(masked[:MAX_TEXT])]),
+                model.ainvoke([SystemMessage(prompt), HumanMessage(masked[:MAX_TEXT])]),
                 self.timeout_s,
             )
         except TimeoutError:
