@@ -237,6 +237,12 @@
     const { message, node } = event.detail;
     if (!message || !message.id) return;
     seen.set(message.id, { message, node });
+    if (seen.size > 500) {
+      // Messages of chats closed since: their nodes are gone.
+      for (const [id, entry] of seen) {
+        if (id !== message.id && !entry.node.isConnected) seen.delete(id);
+      }
+    }
     if (!state.loaded) return; // decorated once the settings arrive
     decorate(message, node);
     renderBar();
