@@ -251,5 +251,6 @@ async def test_without_a_model_the_panel_says_translation_is_unavailable(
         )
         await expect(page.locator("#translation-toggle")).to_be_disabled()
         await expect(page.get_by_test_id("translation")).to_have_count(0)
+        await page.screenshot(path="/tmp/panel-translation-unavailable.png")
     finally:
         await context.close()
