@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     openai_base_url: str | None = None
     llm_model: str = "gpt-4o-mini"
     llm_timeout_seconds: float = Field(default=30.0, gt=0)
+    # One translation for the panel (bot.answers.translation): past it, a reply goes as written.
+    translation_timeout_seconds: float = Field(default=10.0, gt=0)
     # The agent: model calls per answer (a tool loop ends there), one tool call's deadline.
     agent_max_model_calls: int = Field(default=6, ge=1, le=50)
     agent_max_tool_calls: int = Field(default=8, ge=1, le=100)

@@ -94,6 +94,10 @@ class PanelMessage(MessageView):
     error: str | None = None
     # {"length", "limit"}: a customer text longer than its channel's limit; the AI read `limit`.
     truncated: dict[str, int] | None = None
+    # Operators' marks on an AI answer (wrong, incomplete, …): {"verdict", "note", "created_at"}.
+    feedback: list[dict[str, Any]] = Field(default_factory=list)
+    # A translated operator reply: {"original", "from", "to"} (or {"error", "to"} if it failed).
+    translation: dict[str, Any] | None = None
 
 
 class MessageList(BaseModel):

@@ -16,6 +16,10 @@ ASSETS = {
     "comfort.css": "text/css",
     "copilot.js": "text/javascript",
     "copilot.css": "text/css",
+    "feedback.js": "text/javascript",
+    "feedback.css": "text/css",
+    "translation.js": "text/javascript",
+    "translation.css": "text/css",
 }
 
 # No inline script or style, nothing from elsewhere, never inside a frame.

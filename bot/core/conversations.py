@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from bot.core.runtime import Core
 
 MESSAGE_CREATED = "message.created"
-_DETAILS = ("tool_calls", "kind", "guardrails", "error", "truncated")
+_DETAILS = ("tool_calls", "kind", "guardrails", "error", "truncated", "translation")
 MESSAGE_UPDATED = "message.updated"
 
 

@@ -145,6 +145,9 @@ class Message(Document):
             "guardrails": list(self.meta.get("guardrails", [])),
             "error": self.error,
             "truncated": self.meta.get("truncated"),
+            "feedback": [_feedback_mark(mark) for mark in self.meta.get("feedback", [])],
+            # A translated operator reply: {"original", "from", "to"}, or {"error", "to"}.
+            "translation": self.meta.get("translation"),
         }
 
     @property
@@ -172,6 +175,16 @@ class Message(Document):
         )
 
 
+def _feedback_mark(mark: dict[str, Any]) -> dict[str, Any]:
+    """An operator's mark on an AI answer as the panel shows it (no ids, ISO time)."""
+    created = mark.get("created_at")
+    return {
+        "verdict": mark.get("verdict"),
+        "note": mark.get("note", ""),
+        "created_at": created.isoformat() if isinstance(created, datetime) else created,
+    }
+
+
 class Operator(Document):
     """A person who answers in the panel."""
 
@@ -181,6 +194,10 @@ class Operator(Document):
     display_name: str | None = None
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
+    # Translation (bot.answers.translation): the language customers' messages are shown in
+    # (None: the panel's browser language) and whether the panel translates at all.
+    language: str | None = None
+    translate: bool = True
 
     class Settings:
         name = "operators"

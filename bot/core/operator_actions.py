@@ -221,11 +221,13 @@ async def operator_reply(
     text: str,
     template: bool = False,
     quick_replies: list[QuickReply] | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> tuple[Message, Conversation]:
     """Store an operator's message and send it; the chat becomes this operator's first.
 
     With `template`, the channel sends it as its approved template (WhatsApp outside the
-    24-hour window), the text filling the template's variables.
+    24-hour window), the text filling the template's variables. `meta` is kept on the
+    message for operators (a translated reply's original).
     """
     conversation = await _conversation(conversation_id)
     assert conversation.id is not None
@@ -244,7 +246,7 @@ async def operator_reply(
         author=Author.OPERATOR,
         text=text,
         operator_id=operator.id,
-        meta=_reply_meta(template, quick_replies),
+        meta={**(meta or {}), **_reply_meta(template, quick_replies)},
     )
     await deliver_pending(core=core, conversation=conversation)
     # The delivery status was written by the outbox; read it back for the caller.

@@ -534,6 +534,8 @@
     info.append(el("span", "when", clockTime(message.created_at)));
     if (message.author !== "customer") info.append(el("span", "status", message.status));
     li.append(info);
+    // Feature scripts (feedback.js, translation.js) add their parts to a message here.
+    document.dispatchEvent(new CustomEvent("panel:message", { detail: { message, node: li } }));
     return li;
   }
 
@@ -699,7 +701,11 @@
     try {
       const body = template ? { text, template: true } : { text };
       if (box.dataset.draftFor) body.draft_for = box.dataset.draftFor; // copilot.js's draft
-      const data = await api("POST", `/api/conversations/${id}/messages`, body);
+      // translation.js may route the reply (sent in the customer's language).
+      const hook = window.switchboardPanel.replyVia;
+      const via = !template && hook ? hook(id, text) : null;
+      const data = await api("POST", via ? via.path : `/api/conversations/${id}/messages`, via ? via.body : body);
+      if (via && via.after) via.after(data);
       box.value = "";
       state.conversations.set(id, data.conversation);
       addMessage(data.message);
@@ -826,9 +832,9 @@
   }
 
   function onFrame(frame) {
-    window.dispatchEvent(new CustomEvent("sb:frame", { detail: frame })); // comfort.js: alerts
+    // Feature scripts (comfort.js, copilot.js) listen on document or window: it bubbles.
+    document.dispatchEvent(new CustomEvent("sb:frame", { detail: frame, bubbles: true }));
     const id = frame.conversation_id;
-    document.dispatchEvent(new CustomEvent("sb:frame", { detail: frame })); // copilot.js
     switch (frame.type) {
       case "ready": {
         const again = state.wsAttempt > 0;
@@ -1331,6 +1337,15 @@
       if (state.openId) renderWindow(state.conversations.get(state.openId));
     }, 30000);
   }
+
+  // What feature scripts (feedback.js, translation.js) may read of the panel.
+  window.switchboardPanel = {
+    csrf: () => state.csrf,
+    me: () => state.me,
+    openId: () => state.openId,
+    conversation: (id) => state.conversations.get(id),
+    replyVia: null, // (conversationId, text) => {path, body, after?} | null
+  };
 
   async function boot() {
     wire();
