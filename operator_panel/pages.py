@@ -11,6 +11,7 @@ STATIC_DIR = Path(__file__).with_name("static")
 ASSETS = {
     "panel.js": "text/javascript",
     "panel.css": "text/css",
+    "media.js": "text/javascript",
 }
 
 # No inline script or style, nothing from elsewhere, never inside a frame.

@@ -1,0 +1,118 @@
+// Switchboard panel: attachments in the chat view (photos as thumbnails, files and voice
+// messages as links, locations as a map link). panel.js calls SwitchboardMedia.render for
+// each message it draws. Every name a customer chose is set with textContent.
+(() => {
+  "use strict";
+
+  const INLINE = new Set(["image/jpeg", "image/png", "image/gif", "image/webp"]);
+  const LABEL = {
+    image: "Photo",
+    file: "File",
+    voice: "Voice message",
+    audio: "Audio",
+    video: "Video",
+    sticker: "Sticker",
+    contact: "Contact",
+  };
+  const PROBLEM = {
+    too_large: "too large to keep",
+    type_not_allowed: "a type that is not kept",
+    unavailable: "could not be fetched",
+    off: "not fetched (MEDIA_FETCH is off)",
+  };
+
+  function node(tag, cls, text) {
+    const n = document.createElement(tag);
+    if (cls) n.className = cls;
+    if (text !== undefined) n.textContent = text;
+    return n;
+  }
+
+  function size(bytes) {
+    if (typeof bytes !== "number") return "";
+    if (bytes < 1024) return `${bytes} B`;
+    if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
+    return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+  }
+
+  function safeUrl(url) {
+    try {
+      const parsed = new URL(url, window.location.href);
+      return parsed.protocol === "https:" || parsed.protocol === "http:" ? parsed.href : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  function one(a) {
+    const box = node("div", "attachment");
+    box.dataset.kind = a.kind || "";
+    box.setAttribute("data-testid", "attachment");
+    const label = LABEL[a.kind] || a.kind || "Attachment";
+    if (a.kind === "location") {
+      const where = [a.name, a.latitude !== undefined ? `${a.latitude}, ${a.longitude}` : ""]
+        .filter(Boolean)
+        .join(" · ");
+      const url = safeUrl(a.url || "");
+      const link = node(url ? "a" : "span", "attachment-link", `📍 Location: ${where}`);
+      if (url) {
+        link.href = url;
+        link.target = "_blank";
+        link.rel = "noopener noreferrer";
+      }
+      box.append(link);
+      return box;
+    }
+    if (a.kind === "contact") {
+      box.append(node("span", "attachment-link", `Contact: ${[a.name, a.phone_number].filter(Boolean).join(", ")}`));
+      return box;
+    }
+    if (a.kind === "button_reply" || a.kind === "list_reply") return null;
+    const details = [a.name, size(a.size)].filter(Boolean).join(", ");
+    if (!a.media_id) {
+      if (!a.media_problem && !a.file_id && !a.url) return null;
+      const why = PROBLEM[a.media_problem] || "not stored";
+      box.append(node("span", "attachment-missing", `${label}${details ? ` (${details})` : ""}: ${why}`));
+      return box;
+    }
+    const href = `/api/media/${encodeURIComponent(a.media_id)}`;
+    if (INLINE.has(a.mime_type || "")) {
+      const link = node("a", "attachment-thumb");
+      link.href = href;
+      link.target = "_blank";
+      link.rel = "noopener";
+      const img = node("img");
+      img.src = href;
+      img.alt = `${label}${details ? `: ${details}` : ""}`;
+      img.loading = "lazy";
+      img.setAttribute("data-testid", "attachment-image");
+      // CSSOM, not a style attribute: the panel's CSP allows no inline styles.
+      img.style.maxWidth = "240px";
+      img.style.maxHeight = "240px";
+      img.style.borderRadius = "8px";
+      img.style.display = "block";
+      link.append(img);
+      box.append(link);
+      return box;
+    }
+    const link = node("a", "attachment-link", `📎 ${label}${details ? `: ${details}` : ""}`);
+    link.href = href;
+    link.setAttribute("download", a.name || "");
+    box.append(link);
+    return box;
+  }
+
+  function render(li, message) {
+    const list = Array.isArray(message.attachments) ? message.attachments : [];
+    const nodes = list.map(one).filter(Boolean);
+    if (!nodes.length) return;
+    const holder = node("div", "attachments");
+    holder.style.display = "flex";
+    holder.style.flexDirection = "column";
+    holder.style.gap = "4px";
+    nodes.forEach((n) => holder.append(n));
+    li.append(holder);
+  }
+
+  window.SwitchboardMedia = { render };
+})();
