@@ -379,8 +379,8 @@ async def test_erasing_a_contact_deletes_their_stored_files(
 # --- the panel in a browser -------------------------------------------------------------
 
 
-async def test_the_panel_shows_a_customers_photo_as_a_thumbnail(
-    app: LiveApp, browser: Browser
+async def test_the_panel_shows_a_customers_photo_as_a_thumbnail_and_attaches_a_file(
+    app: LiveApp, browser: Browser, telegram: FakeTelegram
 ) -> None:
     await post_telegram(app, tg_update(5404, 1, photo=photo_sizes(PHOTO), caption="My receipt"))
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
@@ -404,5 +404,85 @@ async def test_the_panel_shows_a_customers_photo_as_a_thumbnail(
         await expect(page.locator('#messages li[data-author="customer"] .text')).to_have_text(
             "My receipt"
         )
+        # The operator attaches a PDF: it goes out as a document and shows as a link.
+        await page.get_by_test_id("attach-input").set_input_files(
+            files=[{"name": "terms.pdf", "mimeType": "application/pdf", "buffer": PDF}]
+        )
+        link = page.locator('#messages li[data-author="operator"] .attachment-link')
+        await expect(link).to_contain_text("terms.pdf", timeout=10_000)
+        assert telegram.uploads == [("sendDocument", "terms.pdf", PDF)]
     finally:
         await context.close()
+
+
+# --- outbound: an operator's attachment -------------------------------------------------
+
+
+async def upload(
+    client: httpx.AsyncClient, csrf: str, conversation_id: str, data: bytes, mime: str, name: str
+) -> httpx.Response:
+    return await client.post(
+        f"/api/uploads/{conversation_id}",
+        files={"file": (name, data, mime)},
+        data={"text": "Here is the label"},
+        headers={"X-CSRF-Token": csrf},
+    )
+
+
+async def signed_in_with_csrf(app: LiveApp) -> tuple[httpx.AsyncClient, str]:
+    client = app.client()
+    response = await client.post(
+        "/api/auth/login", json={"email": OPERATOR[0], "password": OPERATOR[1]}
+    )
+    assert response.status_code == 200, response.text
+    return client, str(response.json()["csrf_token"])
+
+
+async def test_an_operators_photo_goes_out_on_telegram_and_whatsapp_through_the_outbox(
+    app: LiveApp, telegram: FakeTelegram, twilio: FakeTwilio
+) -> None:
+    from bot.core.media import link_valid
+
+    uid, number = 5505, "+15550105050"
+    await post_telegram(app, tg_update(uid, 1, text="Can you send me the label?"))
+    await post_whatsapp(app, whatsapp_form(number, new_sid("MM"), "And to me on WhatsApp"))
+    tg_chat = (await stored("telegram", f"{uid}:1")).conversation_id
+    wa_message = await Message.find_one({"channel": "whatsapp", "author": "customer"})
+    assert wa_message is not None
+    client, csrf = await signed_in_with_csrf(app)
+    try:
+        assert (
+            await upload(client, "", str(tg_chat), PHOTO, "image/png", "l.png")
+        ).status_code == 403
+        refused = await upload(
+            client, csrf, str(tg_chat), b"MZ", "application/x-msdownload", "x.exe"
+        )
+        assert refused.status_code == 415
+        sent = await upload(client, csrf, str(tg_chat), PHOTO, "image/png", "label.png")
+        assert sent.status_code == 201, sent.text
+        assert sent.json()["message"]["status"] == "sent", sent.json()["message"]["error"]
+        (photo,) = telegram.calls_to("sendPhoto", ok_only=True)
+        assert (photo.params["chat_id"], photo.params["caption"]) == (str(uid), "Here is the label")
+        assert telegram.uploads == [("sendPhoto", "label.png", PHOTO)]
+
+        out = await upload(
+            client, csrf, str(wa_message.conversation_id), PDF, "application/pdf", "l.pdf"
+        )
+        assert out.status_code == 201, out.text
+    finally:
+        await client.aclose()
+    # (Before it: the hand-off notice the AI without a model sent.)
+    (created,) = [m for m in twilio.sent() if "MediaUrl" in m.form]
+    assert created.body == "Here is the label"
+    link = created.form["MediaUrl"]
+    assert link.startswith(f"{app.base_url}/media/")
+    # Twilio fetches it without a session; a changed signature or an old link is refused.
+    async with httpx.AsyncClient(timeout=10) as twilio_side:
+        fetched = await twilio_side.get(link)
+        assert fetched.status_code == 200 and fetched.content == PDF
+        assert (await twilio_side.get(link[:-4] + "0000")).status_code == 403
+    media_id = link.split("/media/")[1].split("?")[0]
+    query = dict(p.split("=") for p in link.split("?")[1].split("&"))
+    exp, sig = int(query["exp"]), query["sig"]
+    assert link_valid(app.core.settings, media_id, exp, sig)
+    assert not link_valid(app.core.settings, media_id, exp, sig, now=exp + 1)

@@ -114,5 +114,54 @@
     li.append(holder);
   }
 
+  // "Attach": the file goes out on the chat's channel (POST /api/uploads/{id}) with what is
+  // in the reply box as its caption; the message itself arrives over the panel's socket.
+  function attachButton() {
+    const form = document.getElementById("reply-form");
+    const send = document.getElementById("reply-send");
+    if (!form || !send || document.getElementById("attach-input")) return;
+    const input = node("input");
+    input.type = "file";
+    input.id = "attach-input";
+    input.hidden = true;
+    input.setAttribute("data-testid", "attach-input");
+    const button = node("button", null, "Attach");
+    button.type = "button";
+    button.id = "attach-button";
+    button.addEventListener("click", () => input.click());
+    input.addEventListener("change", async () => {
+      const file = input.files && input.files[0];
+      const match = (location.hash || "").match(/^#\/chats\/([0-9a-f]{24})$/);
+      if (!file || !match) return;
+      const box = document.getElementById("reply");
+      const body = new FormData();
+      body.append("file", file);
+      body.append("text", box ? box.value : "");
+      button.disabled = true;
+      try {
+        const me = await fetch("/api/auth/me", { credentials: "same-origin" }).then((r) => r.json());
+        const response = await fetch(`/api/uploads/${match[1]}`, {
+          method: "POST",
+          body,
+          credentials: "same-origin",
+          headers: { "X-CSRF-Token": me.csrf_token || "" },
+        });
+        if (response.ok && box) box.value = "";
+        if (!response.ok) {
+          const detail = await response.json().catch(() => ({}));
+          window.alert(`Not sent: ${detail.detail || response.status}`);
+        }
+      } finally {
+        button.disabled = false;
+        input.value = "";
+      }
+    });
+    form.insertBefore(input, send);
+    form.insertBefore(button, send);
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", attachButton);
+  else attachButton();
+
   window.SwitchboardMedia = { render };
 })();

@@ -335,7 +335,10 @@ class FakeTelegram(BackgroundServer):
         chat_id, refused = self._chat_of(method, params)
         if refused is not None:
             return refused
-        upload = params.pop(f"_file_{field_name}", None)
+        # aiogram posts `photo=attach://<name>` and the file as the part `<name>`.
+        ref = str(params.get(field_name, ""))
+        part = ref.removeprefix("attach://") if ref.startswith("attach://") else field_name
+        upload = params.pop(f"_file_{part}", None)
         if upload is None:
             return self._fail(method, params, Failure.bad_request("Bad Request: there is no file"))
         name, data = upload
