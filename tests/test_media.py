@@ -27,7 +27,7 @@ from bot.core.operators import create_operator
 from config import Settings
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import FakeTwilio, new_sid, signed_headers
-from tests.support import LiveApp, ingested, live_app
+from tests.support import LiveApp, ingested, live_app, new_session, widget_socket
 
 TOKEN = "424242:AAF-media-test-token"
 SECRET = "tg-media-secret-0123456789"
@@ -469,6 +469,23 @@ async def test_an_operators_photo_goes_out_on_telegram_and_whatsapp_through_the_
             client, csrf, str(wa_message.conversation_id), PDF, "application/pdf", "l.pdf"
         )
         assert out.status_code == 201, out.text
+
+        # The widget: the visitor's frame carries a signed link it can open.
+        session = await new_session(app, name="Vera", language="en")
+        async with widget_socket(app, session["token"]) as visitor:
+            await visitor.next()  # history
+            await visitor.say("Please send the label here too")
+            await visitor.message("customer")
+            web = await upload(
+                client, csrf, session["conversation_id"], PHOTO, "image/png", "w.png"
+            )
+            assert web.status_code == 201, web.text
+            shown = await visitor.until(
+                lambda f: f["type"] == "message" and bool(f["message"].get("attachments"))
+            )
+        (item,) = shown["message"]["attachments"]
+        async with httpx.AsyncClient(timeout=10) as browser_side:
+            assert (await browser_side.get(item["url"])).content == PHOTO
     finally:
         await client.aclose()
     # (Before it: the hand-off notice the AI without a model sent.)
