@@ -20,6 +20,7 @@ from playwright.async_api import Browser, expect
 from pydantic import SecretStr
 
 from bot.answers.replies import NoModel
+from bot.core.attachment_text import human_size
 from bot.core.data_rights import erase_contact
 from bot.core.documents import Contact, MediaFile, Message
 from bot.core.media import media_store
@@ -57,7 +58,7 @@ def png(width: int = 4, height: int = 3) -> bytes:
     )
 
 
-PHOTO = png()
+PHOTO = png(64, 48)
 PDF = b"%PDF-1.4\n" + b"x" * 3000 + b"\n%%EOF\n"
 VOICE = b"OggS" + b"\x01" * 2000
 
@@ -234,8 +235,8 @@ async def test_telegram_media_is_fetched_once_kept_described_and_served_to_opera
     assert extra["media_id"] == (resent.attachments[0].model_extra or {})["media_id"]
     assert first.text == "The box arrived broken"  # the caption is the text
     # What the agent and the knowledge answer read: a description, then the caption.
-    assert first.processed_text == f"[photo: {len(PHOTO)} B]\nThe box arrived broken"
-    assert resent.processed_text == f"[photo: {len(PHOTO)} B]"
+    assert first.processed_text == f"[photo: {human_size(len(PHOTO))}]\nThe box arrived broken"
+    assert resent.processed_text == f"[photo: {human_size(len(PHOTO))}]"
     pdf = await stored("telegram", f"{uid}:2")
     assert pdf.processed_text == "[file: receipt.pdf, 3 KB]"
     spoken = await stored("telegram", f"{uid}:3")
@@ -351,7 +352,7 @@ async def test_a_whatsapp_image_is_fetched_once_with_basic_auth_even_when_delive
     record = await MediaFile.find_one({"channel": "whatsapp"})
     assert record is not None and str(record.id) == extra["media_id"]
     assert await media_store(app.core.settings).get(record.key) == PHOTO
-    assert message.processed_text == f"[photo: {len(PHOTO)} B]\nIs this the right part?"
+    assert message.processed_text == f"[photo: {human_size(len(PHOTO))}]\nIs this the right part?"
 
 
 # --- erasure ----------------------------------------------------------------------------
@@ -398,7 +399,7 @@ async def test_the_panel_shows_a_customers_photo_as_a_thumbnail_and_attaches_a_f
         # Drawn from the authenticated endpoint: the image really loaded.
         await page.wait_for_function(
             "() => { const i = document.querySelector('[data-testid=attachment-image]');"
-            " return i && i.complete && i.naturalWidth === 4; }",
+            " return i && i.complete && i.naturalWidth === 64; }",
             timeout=10_000,
         )
         await expect(page.locator('#messages li[data-author="customer"] .text')).to_have_text(

@@ -54,7 +54,7 @@
         .filter(Boolean)
         .join(" · ");
       const url = safeUrl(a.url || "");
-      const link = node(url ? "a" : "span", "attachment-link", `📍 Location: ${where}`);
+      const link = node(url ? "a" : "span", "attachment-link", `Location: ${where}`);
       if (url) {
         link.href = url;
         link.target = "_blank";
@@ -95,7 +95,7 @@
       box.append(link);
       return box;
     }
-    const link = node("a", "attachment-link", `📎 ${label}${details ? `: ${details}` : ""}`);
+    const link = node("a", "attachment-link", `${label}${details ? `: ${details}` : ""}`);
     link.href = href;
     link.setAttribute("download", a.name || "");
     box.append(link);
@@ -106,6 +106,9 @@
     const list = Array.isArray(message.attachments) ? message.attachments : [];
     const nodes = list.map(one).filter(Boolean);
     if (!nodes.length) return;
+    // A file sent without a caption: no empty bubble above it.
+    const bubble = li.querySelector(".bubble");
+    if (bubble && !String(message.text || "").trim()) bubble.hidden = true;
     const holder = node("div", "attachments");
     holder.style.display = "flex";
     holder.style.flexDirection = "column";
