@@ -504,3 +504,18 @@ async def test_an_operators_photo_goes_out_on_telegram_and_whatsapp_through_the_
     exp, sig = int(query["exp"]), query["sig"]
     assert link_valid(app.core.settings, media_id, exp, sig)
     assert not link_valid(app.core.settings, media_id, exp, sig, now=exp + 1)
+
+
+def test_descriptions_name_what_a_file_is_and_never_a_shared_phone_number() -> None:
+    from bot.core.attachment_text import text_with_media
+    from bot.core.types import Attachment
+
+    sticker = Attachment(kind="sticker", emoji="👍", size=2048)
+    contact = Attachment(kind="contact", name="Max", phone_number="+15550001234")
+    assert text_with_media("👍", [sticker]) == "[sticker: 👍, 2 KB]"
+    assert text_with_media("[contact: Max]", [contact]) == "[contact: Max]"
+    big = Attachment(kind="video", name="unboxing.mp4", size=50 * 1024 * 1024, duration=31)
+    big_placeholder = Attachment(**big.model_dump(), media_problem="too_large")
+    assert text_with_media("Look", [big_placeholder]) == (
+        "[video: unboxing.mp4, 31 s, 50.0 MB, not stored: too large]\nLook"
+    )

@@ -51,6 +51,9 @@ def describe(attachment: Attachment) -> str | None:
         parts = [p for p in (attachment.name, where) if p]
         return f"[{label}: {', '.join(parts)}]" if parts else f"[{label}]"
     details: list[str] = []
+    emoji = _extra(attachment, "emoji")
+    if attachment.kind == "sticker" and isinstance(emoji, str) and emoji:
+        details.append(emoji)  # what the sticker says, as the customer meant it
     if attachment.name:
         details.append(attachment.name)
     duration = _extra(attachment, "duration")
