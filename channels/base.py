@@ -16,10 +16,13 @@ from typing import Any, ClassVar
 from fastapi import APIRouter
 
 from bot.core.types import (
+    Attachment,
     ChannelContext,
     DeliveryResult,
     DeliveryStatus,
+    InboundMessage,
     InputRejected,
+    MediaDownload,
     OutboundMessage,
 )
 from config import Settings
@@ -38,6 +41,48 @@ def _refusing_notes(send: _Send) -> _Send:
         return await send(self, outbound)
 
     return guarded
+
+
+# A channel's reading of one attachment: its provider's unique file id and how to fetch it.
+MediaOf = Callable[[Attachment], tuple[str, MediaDownload] | None]
+
+
+async def with_media(
+    context: ChannelContext, inbound: InboundMessage, media_of: MediaOf
+) -> InboundMessage:
+    """`inbound` with each file attachment fetched and stored once (or marked a placeholder).
+
+    The attachment keeps what the channel said of it and gains `media_id` (stored; the panel
+    shows it from `/api/media/{id}`) or `media_problem` (too_large, type_not_allowed, …).
+    """
+    attachments: list[Attachment] = []
+    for attachment in inbound.attachments:
+        found = media_of(attachment)
+        if found is None:
+            attachments.append(attachment)
+            continue
+        unique_id, download = found
+        size = (attachment.model_extra or {}).get("size")
+        stored = await context.store_media(
+            channel=inbound.channel,
+            unique_id=unique_id,
+            owner=inbound.external_user_id,
+            mime_type=attachment.mime_type,
+            name=attachment.name,
+            declared_size=size if isinstance(size, int) else None,
+            download=download,
+        )
+        data = attachment.model_dump()
+        if stored.media_id is not None:
+            data["media_id"] = stored.media_id
+        else:
+            data["media_problem"] = stored.problem
+        if stored.size is not None:
+            data["size"] = stored.size
+        if stored.mime_type and not attachment.mime_type:
+            data["mime_type"] = stored.mime_type
+        attachments.append(Attachment(**data))
+    return inbound.model_copy(update={"attachments": attachments})
 
 
 class ChannelAdapter(ABC):

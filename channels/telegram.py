@@ -61,6 +61,7 @@ from aiogram.exceptions import (
 from aiogram.methods import GetUpdates, Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import (
+    BufferedInputFile,
     CallbackQuery,
     ChatMemberUpdated,
     Message,
@@ -80,13 +81,15 @@ from bot.core.types import (
     ChannelContext,
     DeliveryResult,
     DeliveryStatus,
+    FetchedMedia,
     InboundMessage,
     IngestUnavailable,
     InputRejected,
+    MediaTooLarge,
     OutboundMessage,
     loads_bounded,
 )
-from channels.base import ChannelAdapter
+from channels.base import ChannelAdapter, with_media
 from channels.quick_replies import button_reply, inline_keyboard, pressed_title
 from channels.text_parts import split_message
 from config import Settings
@@ -147,6 +150,22 @@ def _file(kind: str, file_id: str, unique_id: str, **extra: Any) -> Attachment:
     return Attachment(kind=kind, file_id=file_id, file_unique_id=unique_id, **clean)
 
 
+CAPTION_LIMIT = 1024  # a photo's or document's caption, in characters
+PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
+STICKER_MIME = {
+    "static": "image/webp",
+    "animated": "application/x-tgsticker",
+    "video": "video/webm",
+}
+# Downloads of one file (getFile, then the file itself) get this long.
+MEDIA_TIMEOUT_S = 30
+
+
+def map_link(latitude: float, longitude: float) -> str:
+    """An OpenStreetMap link to a shared location (the panel opens it)."""
+    return f"https://www.openstreetmap.org/?mlat={latitude}&mlon={longitude}"
+
+
 def attachments_of(message: Message) -> tuple[list[Attachment], str]:
     """Attachments of a message and the bracketed text that stands for them."""
     if message.photo:
@@ -165,7 +184,14 @@ def attachments_of(message: Message) -> tuple[list[Attachment], str]:
         s = message.sticker
         kind = "animated" if s.is_animated else "video" if s.is_video else "static"
         sticker = _file(
-            "sticker", s.file_id, s.file_unique_id, emoji=s.emoji, set_name=s.set_name, format=kind
+            "sticker",
+            s.file_id,
+            s.file_unique_id,
+            emoji=s.emoji,
+            set_name=s.set_name,
+            format=kind,
+            mime_type=STICKER_MIME[kind],
+            size=s.file_size,
         )
         return [sticker], s.emoji or "[sticker]"
     if message.voice:
@@ -231,6 +257,7 @@ def attachments_of(message: Message) -> tuple[list[Attachment], str]:
         title = message.venue.title if message.venue else None
         location = Attachment(
             kind="location",
+            url=map_link(loc.latitude, loc.longitude),
             latitude=loc.latitude,
             longitude=loc.longitude,
             **({"name": title} if title else {}),
@@ -562,7 +589,37 @@ class TelegramChannel(ChannelAdapter):
     async def _store(self, inbound: InboundMessage | None) -> None:
         if inbound is None:
             return
+        if any(a.model_extra and a.model_extra.get("file_unique_id") for a in inbound.attachments):
+            # Fetched here, behind the ingest stream: the webhook has long been answered.
+            inbound = await with_media(self.context, inbound, self._media_of)
         await self.context.handle_inbound(inbound)
+
+    def _media_of(self, attachment: Attachment) -> tuple[str, Any] | None:
+        """The unique id and the download of a Telegram file attachment (None: not a file)."""
+        extra = attachment.model_extra or {}
+        unique_id, file_id = extra.get("file_unique_id"), extra.get("file_id")
+        if not isinstance(unique_id, str) or not isinstance(file_id, str):
+            return None
+
+        async def download(limit: int) -> FetchedMedia:
+            return await self._download(file_id, limit)
+
+        return unique_id, download
+
+    async def _download(self, file_id: str, limit: int) -> FetchedMedia:
+        """getFile, then the file from `/file/bot<token>/<path>`, stopped past `limit`."""
+        found = await self.bot.get_file(file_id, request_timeout=MEDIA_TIMEOUT_S)
+        if found.file_size is not None and found.file_size > limit:
+            raise MediaTooLarge(f"{found.file_size} bytes")
+        if not found.file_path:
+            raise ValueError("getFile gave no file_path (a file over the Bot API's 20 MB)")
+        url = self.bot.session.api.file_url(self.bot.token, found.file_path)
+        data = bytearray()
+        async for chunk in self.bot.session.stream_content(url=url, timeout=MEDIA_TIMEOUT_S):
+            data += chunk
+            if len(data) > limit:
+                raise MediaTooLarge(f"over {limit} bytes")
+        return FetchedMedia(bytes(data))
 
     # --- webhook --------------------------------------------------------------------------
 
@@ -746,6 +803,9 @@ class TelegramChannel(ChannelAdapter):
                 DeliveryStatus.FAILED,
                 error=f"refused: {outbound.external_chat_id!r} is not a private chat",
             )
+        files = [a for a in outbound.message.attachments if (a.model_extra or {}).get("media_id")]
+        if files:
+            return await self._send_files(chat_id, outbound, files)
         parts = split_message(outbound.message.text, TEXT_LIMIT)
         if not parts:
             return DeliveryResult(DeliveryStatus.FAILED, error="nothing to send: empty text")
@@ -767,6 +827,49 @@ class TelegramChannel(ChannelAdapter):
                 return self._failed(exc, number, len(parts), first_id)
             if first_id is None:
                 first_id = str(sent.message_id)
+        return DeliveryResult(DeliveryStatus.SENT, provider_message_id=first_id)
+
+    async def _send_files(
+        self, chat_id: int, outbound: OutboundMessage, files: list[Attachment]
+    ) -> DeliveryResult:
+        """Photos with sendPhoto, other files with sendDocument; the text as the last one's
+        caption when it fits, else as its own message after them."""
+        text = outbound.message.text.strip()
+        as_caption = len(text) <= CAPTION_LIMIT
+        first_id: str | None = None
+        for number, attachment in enumerate(files, start=1):
+            media_id = str((attachment.model_extra or {})["media_id"])
+            found = await self.context.media_bytes(media_id)
+            if found is None:
+                error = "refused: the attachment's file is gone (erased?)"
+                return DeliveryResult(DeliveryStatus.FAILED, first_id, error)
+            data, mime, name = found
+            upload = BufferedInputFile(data, filename=name or f"file-{media_id}")
+            caption = text if as_caption and number == len(files) and text else None
+            await self.pacer.wait(chat_id)
+            try:
+                if mime in PHOTO_TYPES:
+                    sent = await self.bot.send_photo(chat_id=chat_id, photo=upload, caption=caption)
+                else:
+                    sent = await self.bot.send_document(
+                        chat_id=chat_id, document=upload, caption=caption
+                    )
+            except TelegramForbiddenError as exc:
+                if _is_blocked_error(exc):
+                    await self.context.set_blocked(
+                        channel=CHANNEL, external_user_id=str(chat_id), blocked=True
+                    )
+                return self._failed(exc, number, len(files), first_id)
+            except (TelegramAPIError, AiogramError) as exc:
+                return self._failed(exc, number, len(files), first_id)
+            first_id = first_id or str(sent.message_id)
+        if text and not as_caption:
+            for part in split_message(text, TEXT_LIMIT):
+                await self.pacer.wait(chat_id)
+                try:
+                    await self.bot.send_message(chat_id=chat_id, text=part)
+                except (TelegramAPIError, AiogramError) as exc:
+                    return self._failed(exc, len(files) + 1, len(files) + 1, first_id)
         return DeliveryResult(DeliveryStatus.SENT, provider_message_id=first_id)
 
     @staticmethod

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import logging
 import random
@@ -41,12 +42,15 @@ from bot.core.types import (
     ChannelContext,
     DeliveryResult,
     DeliveryStatus,
+    FetchedMedia,
     InboundMessage,
     IngestUnavailable,
+    MediaDownload,
+    MediaTooLarge,
     OutboundMessage,
     window_open,
 )
-from channels.base import ChannelAdapter
+from channels.base import ChannelAdapter, with_media
 from channels.quick_replies import numbered_options
 from channels.text_parts import split_message
 from config import Settings
@@ -115,6 +119,7 @@ ERROR_HINTS: dict[int, str] = {
 }
 
 _MEDIA_FIELD = re.compile(r"MediaUrl(\d+)")
+_NOT_FILES = frozenset({"location", "button_reply", "list_reply"})
 
 # The twilio library logs every request at INFO through the standard logging module: URLs
 # (with the account SID) and headers. Keep it quiet; the auth token is never logged.
@@ -390,11 +395,22 @@ class WhatsAppChannel(ChannelAdapter):
         if as_template:
             return await self._send_template(outbound, text, sender=sender, to=to)
         parts = split_message(text, QUICK_REPLY_BODY if quick_sid else MAX_BODY)
+        # An operator's files: Twilio fetches each from a signed, expiring link to us.
+        media = [
+            self.context.media_link(str(extra["media_id"]))
+            for a in message.attachments
+            if (extra := a.model_extra or {}).get("media_id")
+        ]
+        if not parts and media:
+            parts = [""]
         if not parts:
             return DeliveryResult(DeliveryStatus.FAILED, error="nothing to send: the text is empty")
         sids: list[str] = []
         for number, part in enumerate(parts, start=1):
             try:
+                if media and number == 1:
+                    sids.append(await self._create(sender=sender, to=to, body=part, media=media))
+                    continue
                 if quick_sid and number == len(parts):
                     # The last part carries the buttons: the quick-reply content template,
                     # its body {{1}} and the button titles {{2}}, {{3}}, {{4}}.
@@ -473,6 +489,7 @@ class WhatsAppChannel(ChannelAdapter):
         body: str | None = None,
         content_sid: str | None = None,
         content_variables: Mapping[str, str] | None = None,
+        media: list[str] | None = None,
     ) -> str:
         """One Messages.create call with bounded retries on 429, 5xx and refused connections."""
         client = self._ensure_client()
@@ -483,7 +500,10 @@ class WhatsAppChannel(ChannelAdapter):
             if content_variables:
                 fields["content_variables"] = json.dumps(dict(content_variables))
         else:
-            fields["body"] = body
+            if body or not media:
+                fields["body"] = body
+            if media:
+                fields["media_url"] = media
         attempt = 0
         while True:
             attempt += 1
@@ -564,7 +584,51 @@ class WhatsAppChannel(ChannelAdapter):
     async def _store(self, message: InboundMessage) -> None:
         if message.text.strip().upper() in OPT_IN_KEYWORDS:
             await self._set_opted_out(message.external_user_id, False)
+        if any(self._media_of(a) for a in message.attachments):
+            # Fetched here, behind the ingest stream: Twilio had its TwiML at once.
+            message = await with_media(self.context, message, self._media_of)
         await self.context.handle_inbound(message)
+
+    def _media_of(self, attachment: Attachment) -> tuple[str, MediaDownload] | None:
+        """The media SID and the download of a MediaUrl attachment (None: not a file)."""
+        if attachment.kind in _NOT_FILES or not attachment.url:
+            return None
+        url = attachment.url
+        sid = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
+        unique_id = sid if sid.startswith("ME") else hashlib.sha256(url.encode()).hexdigest()
+
+        async def download(limit: int) -> FetchedMedia:
+            return await self._download(url, limit)
+
+        return unique_id, download
+
+    async def _download(self, url: str, limit: int) -> FetchedMedia:
+        """GET a MediaUrl with the account's basic auth, stopped past `limit` bytes."""
+        host = (urlsplit(url).hostname or "").lower()
+        if urlsplit(url).scheme != "https" or not (
+            host == "twilio.com" or host.endswith(".twilio.com")
+        ):
+            # The credentials go to Twilio only, and the app fetches nothing else.
+            raise ValueError("a MediaUrl outside twilio.com")
+        self._ensure_client()
+        http = self._http
+        assert http is not None
+        token = base64.b64encode(
+            f"{self.account_sid}:{self._token.get_secret_value()}".encode()
+        ).decode("ascii")
+        headers = {"Authorization": f"Basic {token}"}
+        # Twilio answers with a redirect to its media store; aiohttp drops the credentials
+        # on a redirect to another host.
+        async with http.session.get(http.rewrite(url), headers=headers) as response:
+            response.raise_for_status()
+            if response.content_length is not None and response.content_length > limit:
+                raise MediaTooLarge(f"{response.content_length} bytes")
+            data = bytearray()
+            async for chunk in response.content.iter_chunked(65536):
+                data += chunk
+                if len(data) > limit:
+                    raise MediaTooLarge(f"over {limit} bytes")
+            return FetchedMedia(bytes(data), response.headers.get("Content-Type"))
 
     async def process_ingested(self, payload: bytes) -> None:
         """Store an appended inbound form (the fields as Twilio signed them)."""

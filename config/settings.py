@@ -163,6 +163,19 @@ class Settings(BaseSettings):
     widget_allowed_origins: str = "*"
     # Closed conversations older than this many days are deleted by the worker (unset: kept).
     retention_days: int | None = Field(default=None, ge=1)
+    # Media (bot.core.media): files customers send are fetched once and kept here (unset:
+    # DATA_DIR/media; in production a mounted volume). Larger or other types stay a
+    # described placeholder. MEDIA_ALLOWED_TYPES: MIME types, "image/*" for a whole family.
+    media_dir: Path | None = None
+    media_fetch: bool = True
+    media_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    media_allowed_types: str = (
+        "image/*,audio/*,video/*,application/pdf,text/plain,text/csv,application/zip,"
+        "application/msword,application/vnd.openxmlformats-officedocument.*,"
+        "application/vnd.ms-excel,application/octet-stream"
+    )
+    # How long a signed media link (GET /media/{id}?exp=&sig=, for Twilio's MediaUrl) works.
+    media_url_ttl_s: int = Field(default=3600, ge=60)
 
     @field_validator("mongodb_uri", "redis_url", "weaviate_url", "openai_base_url", mode="before")
     @classmethod
@@ -275,6 +288,22 @@ class Settings(BaseSettings):
         if self.widget_allowed_origins == "*":
             return None
         return frozenset(self.widget_allowed_origins.split(","))
+
+    @property
+    def media_root(self) -> Path:
+        """Where media files are kept: MEDIA_DIR, else DATA_DIR/media."""
+        return self.media_dir if self.media_dir is not None else self.data_dir / "media"
+
+    def media_type_allowed(self, mime_type: str) -> bool:
+        """True when MEDIA_ALLOWED_TYPES lets a file of this MIME type be stored."""
+        wanted = mime_type.split(";")[0].strip().lower()
+        for pattern in self.media_allowed_types.split(","):
+            pattern = pattern.strip().lower()
+            if pattern and (
+                pattern == wanted or (pattern.endswith("*") and wanted.startswith(pattern[:-1]))
+            ):
+                return True
+        return False
 
     @property
     def llm_configured(self) -> bool:

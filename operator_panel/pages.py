@@ -20,6 +20,7 @@ ASSETS = {
     "feedback.css": "text/css",
     "translation.js": "text/javascript",
     "translation.css": "text/css",
+    "media.js": "text/javascript",
 }
 
 # No inline script or style, nothing from elsewhere, never inside a frame.

@@ -145,10 +145,13 @@ def _turns(history: list[Message], pii_redaction: bool) -> list[Turn]:
     """
     turns: list[Turn] = []
     for message in history:
-        if message.author is Author.SYSTEM or not message.text:
+        if message.author is Author.SYSTEM:
             continue
         role = "user" if message.author is Author.CUSTOMER else "assistant"
+        # A customer's photo without a caption is still a turn: its description.
         text = message.processed_text if role == "user" else message.text
+        if not text:
+            continue
         if pii_redaction:
             text = redact_pii(text)
         turns.append(Turn(role=role, text=text, seq=message.seq))

@@ -131,9 +131,11 @@ def _answer_meta(reply: Reply, verdicts: list[Verdict]) -> dict[str, Any]:
 def pending_question(history: list[Message], *, answered_seq: int, pii_redaction: bool) -> str:
     """The customer's messages no answer has covered yet, as the model context will see them."""
     texts = [
-        message.processed_text
+        text
         for message in history
-        if message.author is Author.CUSTOMER and message.text and message.seq > answered_seq
+        if message.author is Author.CUSTOMER
+        and message.seq > answered_seq
+        and (text := message.processed_text)
     ]
     return "\n".join(redact_pii(t) if pii_redaction else t for t in texts)
 

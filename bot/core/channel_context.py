@@ -19,6 +19,7 @@ from bot.core.conversations import (
 )
 from bot.core.documents import Contact, Conversation, Message, ModeChange
 from bot.core.ingest import APPEND_TIMEOUT_S, INGESTED, IngestStream
+from bot.core.media import read_media, signed_link, store_inbound
 from bot.core.outbox import outbound_of
 from bot.core.pipeline import handle_incoming_message
 from bot.core.runtime import Core
@@ -30,9 +31,11 @@ from bot.core.types import (
     InboundMessage,
     InboundResult,
     IngestUnavailable,
+    MediaDownload,
     MessageView,
     OutboundMessage,
     SessionInfo,
+    StoredMedia,
     Subscription,
 )
 
@@ -231,3 +234,35 @@ class CoreChannelContext:
             status=DeliveryStatus.SENT,
             provider_message_id=new_provider_message_id,
         )
+
+    async def store_media(
+        self,
+        *,
+        channel: str,
+        unique_id: str,
+        owner: str,
+        mime_type: str | None,
+        name: str | None,
+        declared_size: int | None,
+        download: MediaDownload,
+    ) -> StoredMedia:
+        return await store_inbound(
+            self.core.settings,
+            channel=channel,
+            unique_id=unique_id,
+            owner=owner,
+            mime_type=mime_type,
+            name=name,
+            declared_size=declared_size,
+            download=download,
+        )
+
+    async def media_bytes(self, media_id: str) -> tuple[bytes, str, str | None] | None:
+        found = await read_media(self.core.settings, media_id)
+        if found is None:
+            return None
+        record, data = found
+        return data, record.mime_type, record.name
+
+    def media_link(self, media_id: str) -> str:
+        return signed_link(self.core.settings, media_id).url

@@ -32,12 +32,14 @@ from bot.core.documents import (
     AuditEntry,
     Contact,
     Conversation,
+    MediaFile,
     Message,
     ModeChange,
     Note,
     utcnow,
 )
 from bot.core.ingest import IngestStream, chat_digest
+from bot.core.media import erase_media
 from bot.core.runtime import Core
 from bot.core.types import Mode
 from config import with_installation_secrets
@@ -64,6 +66,7 @@ class Erased:
     redis_keys: int = 0
     reply_jobs: int = 0
     ingest_entries: int = 0
+    media_files: int = 0
 
     def __add__(self, other: Erased) -> Erased:
         return Erased(
@@ -74,6 +77,7 @@ class Erased:
             redis_keys=self.redis_keys + other.redis_keys,
             reply_jobs=self.reply_jobs + other.reply_jobs,
             ingest_entries=self.ingest_entries + other.ingest_entries,
+            media_files=self.media_files + other.media_files,
         )
 
     def as_dict(self) -> dict[str, int]:
@@ -85,6 +89,7 @@ class Erased:
             "redis_keys": self.redis_keys,
             "reply_jobs": self.reply_jobs,
             "ingest_entries": self.ingest_entries,
+            "media_files": self.media_files,
         }
 
 
@@ -185,7 +190,10 @@ async def erase_contact(*, core: Core, contact_id: str, actor: str) -> Erased:
     contact = await _contact(contact_id, core)
     conversations = await Conversation.find({"contact_id": contact.id}).to_list()
     conversation_ids = [c.id for c in conversations if c.id is not None]
-    erased = await _delete_conversations(core, conversation_ids)
+    # Their photos and files first: the messages are what names them.
+    media = await _media_files(conversation_ids, owner=(contact.channel, contact.external_user_id))
+    erased = Erased(media_files=await erase_media(core.settings, media))
+    erased += await _delete_conversations(core, conversation_ids)
     erased += Erased(ingest_entries=await _drop_ingest_entries(core, conversations))
     names = [str(contact.id), *(str(c) for c in conversation_ids)]
     erased += Erased(
@@ -213,7 +221,9 @@ async def purge_expired(*, core: Core, retention_days: int, actor: str = "worker
     if not expired:
         return Erased()
     conversation_ids = [c.id for c in expired if c.id is not None]
-    erased = await _delete_conversations(core, conversation_ids)
+    media = await _media_files(conversation_ids)
+    erased = Erased(media_files=await erase_media(core.settings, media))
+    erased += await _delete_conversations(core, conversation_ids)
     erased += Erased(ingest_entries=await _drop_ingest_entries(core, expired))
     contact_ids = {c.contact_id for c in expired}
     orphans = [
@@ -256,6 +266,34 @@ async def run_retention(core: Core, *, interval_s: float = RETENTION_INTERVAL_S)
 
 
 # ---------------------------------------------------------------------------------- helpers
+
+
+async def _media_files(
+    conversation_ids: list[PydanticObjectId], *, owner: tuple[str, str] | None = None
+) -> list[MediaFile]:
+    """The stored files of these conversations (attached to their messages or uploaded to
+    them) and, with `owner`, every file that customer sent on their channel."""
+    ids: set[PydanticObjectId] = set()
+    if conversation_ids:
+        async for doc in Message.get_pymongo_collection().find(
+            {"conversation_id": {"$in": conversation_ids}}, {"attachments": 1}
+        ):
+            for attachment in doc.get("attachments") or []:
+                if isinstance(attachment, dict) and attachment.get("media_id"):
+                    with contextlib.suppress(InvalidId, TypeError):
+                        ids.add(PydanticObjectId(attachment["media_id"]))
+    clauses: list[dict[str, Any]] = []
+    if ids:
+        clauses.append({"_id": {"$in": list(ids)}})
+    if conversation_ids:
+        clauses.append({"conversation_id": {"$in": conversation_ids}})
+    if owner is not None:
+        clauses.append({"channel": owner[0], "owner": owner[1]})
+    found: dict[Any, MediaFile] = {}
+    for clause in clauses:  # one query per clause: the embedded server plans $or poorly
+        for record in await MediaFile.find(clause).to_list():
+            found[record.id] = record
+    return list(found.values())
 
 
 async def _delete_many(document: Any, query: dict[str, Any]) -> int:

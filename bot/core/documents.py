@@ -9,6 +9,7 @@ from beanie import Document, PydanticObjectId
 from pydantic import Field
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
+from bot.core.attachment_text import text_with_media
 from bot.core.types import Attachment, Author, DeliveryStatus, MessageView, Mode, Source
 
 
@@ -152,11 +153,13 @@ class Message(Document):
 
     @property
     def processed_text(self) -> str:
-        """The part of the text the assistant reads: all of it unless it was too long."""
+        """The part of the text the assistant reads: all of it unless it was too long, after
+        a one-line description of each photo, file or location it carries."""
+        text = self.text
         truncated = self.meta.get("truncated")
         if isinstance(truncated, dict) and isinstance(truncated.get("limit"), int):
-            return self.text[: truncated["limit"]]
-        return self.text
+            text = text[: truncated["limit"]]
+        return text_with_media(text, self.attachments) if self.attachments else text
 
     def view(self) -> MessageView:
         """The message as the API and the frames show it."""
@@ -282,11 +285,41 @@ class CannedReply(Document):
         indexes = [IndexModel([("shortcut", ASCENDING)], unique=True, name="shortcut_unique")]
 
 
+class MediaFile(Document):
+    """One stored file: fetched from a channel once (unique per channel and its file id) or
+    uploaded by an operator; the bytes live in the media store under `key`."""
+
+    channel: str
+    unique_id: str
+    # The customer it came from (the contact's external user id) or the conversation it was
+    # sent to: erasure finds a contact's files by either.
+    owner: str | None = None
+    conversation_id: PydanticObjectId | None = None
+    key: str
+    mime_type: str
+    size: int
+    name: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+    class Settings:
+        name = "media"
+        indexes = [
+            IndexModel(
+                [("channel", ASCENDING), ("unique_id", ASCENDING)],
+                unique=True,
+                name="channel_unique_id",
+            ),
+            IndexModel([("channel", ASCENDING), ("owner", ASCENDING)], name="owner"),
+            IndexModel([("conversation_id", ASCENDING)], name="conversation", sparse=True),
+        ]
+
+
 DOCUMENT_MODELS: list[type[Document]] = [
     AuditEntry,
     CannedReply,
     Contact,
     Conversation,
+    MediaFile,
     Message,
     ModeChange,
     Note,

@@ -20,7 +20,7 @@ from bot.core.csat import request_rating
 from bot.core.documents import Contact, Conversation, Message, Operator, PromptBlock, utcnow
 from bot.core.modes import InvalidTransition, transition
 from bot.core.outbox import deliver_pending
-from bot.core.types import Author, ConversationEvent, Mode, QuickReply
+from bot.core.types import Attachment, Author, ConversationEvent, Mode, QuickReply
 
 if TYPE_CHECKING:
     from bot.core.runtime import Core
@@ -222,6 +222,7 @@ async def operator_reply(
     template: bool = False,
     quick_replies: list[QuickReply] | None = None,
     meta: dict[str, Any] | None = None,
+    attachments: list[Attachment] | None = None,
 ) -> tuple[Message, Conversation]:
     """Store an operator's message and send it; the chat becomes this operator's first.
 
@@ -246,6 +247,7 @@ async def operator_reply(
         author=Author.OPERATOR,
         text=text,
         operator_id=operator.id,
+        attachments=attachments,
         meta={**(meta or {}), **_reply_meta(template, quick_replies)},
     )
     await deliver_pending(core=core, conversation=conversation)

@@ -6,7 +6,7 @@ as a `ChannelContext` that the composition root builds.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -203,6 +203,32 @@ class IngestUnavailable(RuntimeError):
     """
 
 
+class MediaTooLarge(Exception):
+    """A download went past the size limit it was given (it was stopped there)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedMedia:
+    """The bytes of one file a channel downloaded, with the type its server named."""
+
+    data: bytes
+    mime_type: str | None = None
+
+
+# A channel's download of one file, given the most bytes it may read (`MediaTooLarge` past it).
+MediaDownload = Callable[[int], Awaitable[FetchedMedia]]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMedia:
+    """What became of an inbound file: stored (`media_id`) or a placeholder (`problem`)."""
+
+    media_id: str | None
+    size: int | None = None
+    mime_type: str | None = None
+    problem: str | None = None  # too_large, type_not_allowed, unavailable, off
+
+
 class ChannelContext(Protocol):
     """What the core offers a channel adapter; built by the composition root."""
 
@@ -274,6 +300,32 @@ class ChannelContext(Protocol):
         self, *, channel: str, provider_message_id: str, new_provider_message_id: str
     ) -> None:
         """The message was sent again (as a template): later reports carry the new id."""
+        ...
+
+    async def store_media(
+        self,
+        *,
+        channel: str,
+        unique_id: str,
+        owner: str,
+        mime_type: str | None,
+        name: str | None,
+        declared_size: int | None,
+        download: MediaDownload,
+    ) -> StoredMedia:
+        """Fetch and keep one inbound file once per `(channel, unique_id)`, within the limits.
+
+        Never raises for the file itself: too big, a forbidden type or a failed download
+        come back as a placeholder (`problem`), so the message is stored all the same.
+        """
+        ...
+
+    async def media_bytes(self, media_id: str) -> tuple[bytes, str, str | None] | None:
+        """A stored file's bytes, MIME type and name (for sending it out); None if gone."""
+        ...
+
+    def media_link(self, media_id: str) -> str:
+        """A signed, expiring public URL of a stored file (Twilio fetches MediaUrl from it)."""
         ...
 
 

@@ -30,13 +30,14 @@ from bot.core.data_rights import run_retention
 from bot.core.ingest import IngestConsumer
 from bot.core.ratelimit import is_loopback
 from bot.core.runtime import Core
-from bot.server.body_limits import BodyLimits
+from bot.server.body_limits import DEFAULT_LIMITS, BodyLimits
 from bot.server.bootstrap import derived_caches, running_core
 from bot.server.demo_actions import demo_router
 from bot.server.widget_cors import WidgetCors
 from channels.base import ChannelAdapter
 from channels.widget import WidgetChannel
 from config import Settings, get_settings, with_installation_secrets
+from operator_panel.media_api import UPLOAD_PREFIX
 from operator_panel.router import build_router as build_panel_router
 
 
@@ -148,7 +149,9 @@ def create_app(
     _add_service_routes(app, settings)
     _add_error_handlers(app)
     # Sizes and nesting are checked before any route reads a byte of the body.
-    app.add_middleware(BodyLimits)
+    # An operator's upload may be as large as MEDIA_MAX_BYTES (plus the form around it).
+    upload_limit = (UPLOAD_PREFIX, settings.media_max_bytes + 64 * 1024)
+    app.add_middleware(BodyLimits, limits=(*DEFAULT_LIMITS, upload_limit))
     # Outermost, so that the widget's page can also read BodyLimits' refusals (413, 400).
     app.add_middleware(WidgetCors, settings=settings)
     return app

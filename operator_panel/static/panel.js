@@ -500,6 +500,7 @@
     li.dataset.status = message.status;
     li.setAttribute("data-testid", "message");
     li.append(el("div", "bubble text", message.text));
+    if (window.SwitchboardMedia) window.SwitchboardMedia.render(li, message); // media.js
     if (Array.isArray(message.sources) && message.sources.length) {
       // score: the knowledge base's confidence behind the answer (0..1, KB_MIN_CONFIDENCE)
       const names = message.sources

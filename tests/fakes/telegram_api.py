@@ -12,7 +12,9 @@ talks to it over loopback HTTP exactly as it talks to api.telegram.org::
         assert [c.params["chat_id"] for c in fake.calls_to("sendMessage")] == ["42"]
 
 Methods: getMe, sendMessage, sendChatAction, answerCallbackQuery, setWebhook,
-deleteWebhook, getWebhookInfo, getUpdates (long polling on a queue of scripted updates,
+deleteWebhook, getWebhookInfo, getFile (files scripted with ``add_file``, served from
+``/file/bot<token>/<file_path>`` and counted in ``downloads``), sendPhoto / sendDocument
+(the uploaded bytes kept in ``uploads``), getUpdates (long polling on a queue of scripted updates,
 409 while a webhook is set, as Telegram does). Every call is recorded. Failures are scripted
 per method (``fail_next``) or per chat (``block``: 403 "bot was blocked by the user").
 The server runs uvicorn in a daemon thread with its own event loop (``BackgroundServer``).
@@ -31,7 +33,7 @@ from typing import Any, Self
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.fakes.background import BackgroundServer
@@ -100,6 +102,9 @@ class _State:
     updates: list[JSON] = field(default_factory=list)
     blocked: set[str] = field(default_factory=set)
     webhook: JSON = field(default_factory=dict)
+    files: dict[str, tuple[str, bytes, str]] = field(default_factory=dict)
+    downloads: list[str] = field(default_factory=list)
+    uploads: list[tuple[str, str, bytes]] = field(default_factory=list)
 
 
 class FakeTelegram(BackgroundServer):
@@ -113,7 +118,10 @@ class FakeTelegram(BackgroundServer):
         self._lock = threading.Lock()
         self._message_ids = itertools.count(1000)
         app = Starlette(
-            routes=[Route("/bot{token}/{method}", self._method, methods=["GET", "POST"])]
+            routes=[
+                Route("/bot{token}/{method}", self._method, methods=["GET", "POST"]),
+                Route("/file/bot{token}/{path:path}", self._file, methods=["GET"]),
+            ]
         )
         super().__init__(app, name="FakeTelegram")
 
@@ -162,6 +170,24 @@ class FakeTelegram(BackgroundServer):
         with self._lock:
             self._state = _State()
 
+    def add_file(self, file_id: str, data: bytes, *, unique_id: str, path: str) -> Self:
+        """A file getFile knows (by `file_id`) and /file/bot<token>/<path> serves."""
+        with self._lock:
+            self._state.files[file_id] = (unique_id, data, path)
+        return self
+
+    @property
+    def downloads(self) -> list[str]:
+        """The file paths downloaded, once per download."""
+        with self._lock:
+            return list(self._state.downloads)
+
+    @property
+    def uploads(self) -> list[tuple[str, str, bytes]]:
+        """(method, file name, bytes) of each photo or document sent to the fake."""
+        with self._lock:
+            return list(self._state.uploads)
+
     # -- the Bot API ----------------------------------------------------------------------
 
     @staticmethod
@@ -175,7 +201,11 @@ class FakeTelegram(BackgroundServer):
         elif content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
             form = await request.form()
             for key, value in form.items():
-                params[key] = value if isinstance(value, str) else "<file>"
+                if isinstance(value, str):
+                    params[key] = value
+                else:
+                    params[key] = "<file>"
+                    params[f"_file_{key}"] = (value.filename or "", await value.read())
         return params
 
     def _record(self, method: str, params: dict[str, Any], status: int, result: Any) -> None:
@@ -264,6 +294,72 @@ class FakeTelegram(BackgroundServer):
             "date": int(time.time()),
             "text": text,
         }
+        return self._answer(method, params, result)
+
+    async def _m_getfile(self, method: str, params: dict[str, Any]) -> JSONResponse:
+        file_id = str(params.get("file_id", ""))
+        with self._lock:
+            found = self._state.files.get(file_id)
+        if found is None:
+            return self._fail(method, params, Failure.bad_request("Bad Request: invalid file_id"))
+        unique_id, data, path = found
+        result = {
+            "file_id": file_id,
+            "file_unique_id": unique_id,
+            "file_size": len(data),
+            "file_path": path,
+        }
+        return self._answer(method, params, result)
+
+    async def _file(self, request: Request) -> Response:
+        if request.path_params["token"] != self.token:
+            return JSONResponse({"ok": False, "error_code": 401}, status_code=401)
+        path = request.path_params["path"]
+        with self._lock:
+            found = next((f for f in self._state.files.values() if f[2] == path), None)
+            if found is not None:
+                self._state.downloads.append(path)
+        if found is None:
+            return JSONResponse({"ok": False, "error_code": 404}, status_code=404)
+        return Response(found[1], media_type="application/octet-stream")
+
+    async def _m_sendphoto(self, method: str, params: dict[str, Any]) -> JSONResponse:
+        return await self._sent_file(method, params, "photo")
+
+    async def _m_senddocument(self, method: str, params: dict[str, Any]) -> JSONResponse:
+        return await self._sent_file(method, params, "document")
+
+    async def _sent_file(
+        self, method: str, params: dict[str, Any], field_name: str
+    ) -> JSONResponse:
+        chat_id, refused = self._chat_of(method, params)
+        if refused is not None:
+            return refused
+        # aiogram posts `photo=attach://<name>` and the file as the part `<name>`.
+        ref = str(params.get(field_name, ""))
+        part = ref.removeprefix("attach://") if ref.startswith("attach://") else field_name
+        upload = params.pop(f"_file_{part}", None)
+        if upload is None:
+            return self._fail(method, params, Failure.bad_request("Bad Request: there is no file"))
+        name, data = upload
+        with self._lock:
+            self._state.uploads.append((method, name, data))
+        numeric = int(chat_id) if chat_id.lstrip("-").isdigit() else 0
+        result: JSON = {
+            "message_id": next(self._message_ids),
+            "from": self._bot_user(),
+            "chat": {"id": numeric, "type": "private", "first_name": "Customer"},
+            "date": int(time.time()),
+        }
+        unique = f"up{len(self.uploads)}"
+        if field_name == "photo":
+            result["photo"] = [
+                {"file_id": f"ph-{unique}", "file_unique_id": unique, "width": 1, "height": 1}
+            ]
+        else:
+            result["document"] = {"file_id": f"doc-{unique}", "file_unique_id": unique}
+        if params.get("caption"):
+            result["caption"] = params["caption"]
         return self._answer(method, params, result)
 
     async def _m_sendchataction(self, method: str, params: dict[str, Any]) -> JSONResponse:

@@ -156,6 +156,9 @@ class FakeTwilio(BackgroundServer):
         self.messages: list[FakeMessage] = []
         self._script: collections.deque[Step] = collections.deque()
         self._lock = threading.Lock()
+        # Inbound media: (message SID, media SID) -> (bytes, content type), and each fetch.
+        self.media: dict[tuple[str, str], tuple[bytes, str]] = {}
+        self.media_fetches: list[str] = []
         app = Starlette(
             routes=[
                 Route(
@@ -166,6 +169,11 @@ class FakeTwilio(BackgroundServer):
                 Route(
                     f"/{API_VERSION}/Accounts/{{account_sid}}/Messages/{{sid}}.json",
                     self._fetch_message,
+                    methods=["GET"],
+                ),
+                Route(
+                    f"/{API_VERSION}/Accounts/{{account_sid}}/Messages/{{sid}}/Media/{{media_sid}}",
+                    self._fetch_media,
                     methods=["GET"],
                 ),
             ]
@@ -184,6 +192,18 @@ class FakeTwilio(BackgroundServer):
             self._script.clear()
             self.requests.clear()
             self.messages.clear()
+
+    def add_media(self, data: bytes, content_type: str, *, message_sid: str = "") -> str:
+        """A media file of an inbound message; its MediaUrl as Twilio writes it (api.twilio.com,
+        reached through TWILIO_API_BASE) needs the account's basic auth."""
+        message_sid = message_sid or new_sid("MM")
+        media_sid = new_sid("ME")
+        with self._lock:
+            self.media[(message_sid, media_sid)] = (data, content_type)
+        return (
+            f"https://api.twilio.com/{API_VERSION}/Accounts/{self.account_sid}/Messages/"
+            f"{message_sid}/Media/{media_sid}"
+        )
 
     def sent(self) -> list[FakeMessage]:
         with self._lock:
@@ -281,6 +301,22 @@ class FakeTwilio(BackgroundServer):
             )
             return JSONResponse(error.body(), status_code=404)
         return JSONResponse(self._resource(found))
+
+    async def _fetch_media(self, request: Request) -> Response:
+        refused = self._auth_error(request, request.path_params["account_sid"])
+        if refused is not None:
+            return JSONResponse(refused[0].body(), status_code=refused[0].status)
+        key = (request.path_params["sid"], request.path_params["media_sid"])
+        with self._lock:
+            found = self.media.get(key)
+            if found is not None:
+                self.media_fetches.append(key[1])
+        if found is None:
+            error = TwilioError(
+                404, 20404, f"The requested resource {request.url.path} was not found"
+            )
+            return JSONResponse(error.body(), status_code=404)
+        return Response(found[0], media_type=found[1])
 
     @staticmethod
     def _invalid(form: Mapping[str, str]) -> TwilioError | None:
