@@ -11,6 +11,8 @@ STATIC_DIR = Path(__file__).with_name("static")
 ASSETS = {
     "panel.js": "text/javascript",
     "panel.css": "text/css",
+    "linked.js": "text/javascript",
+    "linked.css": "text/css",
 }
 
 # No inline script or style, nothing from elsewhere, never inside a frame.
