@@ -21,6 +21,8 @@ ASSETS = {
     "translation.js": "text/javascript",
     "translation.css": "text/css",
     "media.js": "text/javascript",
+    "linked.js": "text/javascript",
+    "linked.css": "text/css",
 }
 
 # No inline script or style, nothing from elsewhere, never inside a frame.

@@ -11,6 +11,7 @@ from operator_panel.assignment_api import build_assignment_router
 from operator_panel.auth import build_auth_router
 from operator_panel.canned_api import build_canned_router
 from operator_panel.copilot_api import build_copilot_router
+from operator_panel.contacts_api import build_contacts_router
 from operator_panel.data_rights import build_data_rights_router
 from operator_panel.media_api import build_media_router
 from operator_panel.notes_api import build_notes_router
@@ -31,6 +32,7 @@ def build_router(settings: Settings) -> APIRouter:
     router.include_router(build_copilot_router())
     router.include_router(build_translation_router())
     router.include_router(build_media_router())
+    router.include_router(build_contacts_router())
     router.include_router(build_ws_router(settings))
     # Before the pages: its own assets under /panel/ win over the catch-all asset route.
     router.include_router(build_analytics_router())

@@ -26,7 +26,7 @@ from loguru import logger
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from bot.core import inbound_claims
+from bot.core import inbound_claims, linked_contacts
 from bot.core.cleanup import conversation_scope
 from bot.core.documents import (
     AuditEntry,
@@ -203,6 +203,7 @@ async def erase_contact(*, core: Core, contact_id: str, actor: str) -> Erased:
             core, {str(c) for c in conversation_ids}, str(contact.id)
         ),
     )
+    await linked_contacts.release(contact.person_id)  # the links go with the contact
     await _audit(core, "contact.erase", actor, str(contact.id), erased.as_dict())
     logger.info("erased contact {}: {}", contact_ref(core, str(contact.id)), erased.as_dict())
     return erased

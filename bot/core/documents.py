@@ -28,6 +28,9 @@ class Contact(Document):
     language: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     blocked: bool = False
+    # Contacts an operator linked as one customer across channels share this id
+    # (bot.core.linked_contacts); each keeps its own identity.
+    person_id: PydanticObjectId | None = None
 
     class Settings:
         name = "contacts"
@@ -36,7 +39,8 @@ class Contact(Document):
                 [("channel", ASCENDING), ("external_user_id", ASCENDING)],
                 unique=True,
                 name="channel_user_unique",
-            )
+            ),
+            IndexModel([("person_id", ASCENDING)], name="person", sparse=True),
         ]
 
 
