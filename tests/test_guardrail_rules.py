@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.answers.guardrails import Action, GuardrailConfig, Guardrails
+from bot.answers.guardrails import Action, GuardrailConfig, Guardrails, OutputPolicy, check_answer
 from bot.answers.guardrails.embedders import E5QueryEmbedder
 from bot.answers.guardrails.handoff import asks_for_person
 from bot.answers.guardrails.normalize import fold, views
@@ -123,3 +123,41 @@ def test_a_card_number_grouped_as_printed_is_masked_even_with_a_typo() -> None:
     assert redact_pii("order 1234 5678 9012, booking 20270115") == (
         "order 1234 5678 9012, booking 20270115"
     )
+
+
+_POLICY = OutputPolicy(instructions="", allowed_domains=("shop.example",), max_chars=4000)
+
+
+@pytest.mark.parametrize(
+    ("answer", "rule"),
+    [
+        ("We'll waive the late fee and add two nights at no cost.", "commitment"),
+        ("Consider it done: your next visit is on the house.", "commitment"),
+        ("Your money will be refunded in full plus a bonus of 2000 rubles.", "commitment"),
+        ("Мы полностью вернём стоимость заказа.", "commitment"),
+        ("Следующий визит за наш счёт, я оформлю вам бесплатный апгрейд.", "commitment"),
+        ("Hi, I'm Olga from the front desk, happy to help personally.", "human_claim"),
+        ("I am a member of the booking team, not an automated system.", "human_claim"),
+        ("Я Ольга из отдела продаж, лично помогу вам.", "human_claim"),
+        ("Не волнуйтесь, здесь живой администратор.", "human_claim"),
+        ("Honestly, only a fool would ask that.", "insult"),
+        ("Ну ты и бестолочь.", "insult"),
+    ],
+)
+def test_give_aways_staff_by_name_and_more_insults_are_stopped(answer: str, rule: str) -> None:
+    verdict = check_answer(answer, _POLICY)
+    assert not verdict.allowed and verdict.rule == rule
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Wi-Fi is available in all rooms. You can always rely on us.",
+        "Бесплатный номер горячей линии указан на сайте.",
+        "This is available at the reception from 7 am.",
+        "Я уточню у коллег из отдела бронирования и вернусь с ответом.",
+        "Парковка за счёт гостя, 300 рублей в сутки.",
+    ],
+)
+def test_ordinary_answers_with_those_words_pass(answer: str) -> None:
+    assert check_answer(answer, _POLICY).allowed
