@@ -81,6 +81,8 @@ async def test_a_disguised_text_that_reads_like_an_attack_is_refused(
         "нужен жывой апиратар",
         "talk to the recepton",
         "перезвоните мне кто-нибудь",
+        "put me through to the front desk please",
+        "ресепшен пожалуйста",
     ],
 )
 async def test_a_request_for_a_person_spelt_as_it_sounds_is_handed_over(
@@ -96,6 +98,7 @@ async def test_a_request_for_a_person_spelt_as_it_sounds_is_handed_over(
         "I'm the travel manager of our company, can you invoice six rooms?",
         "Ресепшен работает круглосуточно?",
         "reception hours?",
+        "Can you print my boarding pass at the reception?",
         "Сколько человек помещается в семейный номер?",
     ],
 )

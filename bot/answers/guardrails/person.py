@@ -82,11 +82,15 @@ WEAK_PERSON = (
     "живы",
     "настоящ",
     "реальн",
-    # the desk of a hotel, clinic or office and whoever staffs it ("talk to reception")
+)
+# The desk of a hotel, clinic or office and whoever staffs it: a request only with a verb of
+# being put through ("talk to reception", "соедините с ресепшеном"), not "print it at reception".
+DESK = (
     "reception",
     "receptionist",
     "concierge",
     "helpdesk",
+    "desk",
     "dispatcher",
     "ресепшн",
     "ресепшен",
@@ -95,6 +99,18 @@ WEAK_PERSON = (
     "консьерж",
     "диспетчер",
 )
+PUT_THROUGH_EN = (
+    "talk",
+    "speak",
+    "chat",
+    "connect",
+    "transfer",
+    "switch",
+    "redirect",
+    "forward",
+    "through",
+)
+PUT_THROUGH_RU = ("соедин", "переключ", "свяж", "связа", "позов", "позав", "перевед", "поговор")
 # Verbs of being put in touch.
 CONTACT_EN = (
     "talk",
@@ -345,6 +361,8 @@ def _kind(token: str) -> str:
         return "contact"
     if token in WEAK_PERSON or _has_stem(token, _WEAK_STEMS):
         return "weak"
+    if _is_word(token, DESK) or _has_stem(token, [d for d in DESK if _CYRILLIC.match(d)]):
+        return "desk"
     if _sounds_like_stem(token, STRONG_PERSON_RU):
         return "person"
     if _sounds_like_stem(token, _WEAK_STEMS):
@@ -422,6 +440,14 @@ def _sentence_score(tokens: list[str], *, short: bool, complaint: bool) -> float
     for i in persons:
         if near(i, ("contact", "wish")) or bots:
             return 1.0
+    for i in (i for i, k in enumerate(kinds) if k == "desk"):
+        before = tokens[max(0, i - WINDOW - 1) : i]
+        if any(_is_word(t, PUT_THROUGH_EN) or _has_stem(t, PUT_THROUGH_RU) for t in before):
+            return 1.0
+        if short and any(
+            t in ("please", "pls", "plz", "пожалуйста", "плиз", "пжл") for t in tokens
+        ):
+            return 1.0  # "reception please"
     for i in weak:
         # "someone real", "live support", "anyone I can talk to": a weak word with a
         # contact verb, or two weak words together with a wish.
