@@ -59,6 +59,10 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             r"|\b(previous|prior|old|earlier|former) (instructions|directives|rules|guidelines) "
             r"(have |has )?(expired|are outdated|are obsolete|are void)"
             r"|\byou are now (allowed|permitted|authori[sz]ed) to\b"
+            # the assistant's task declared over, or its allegiance moved to the customer
+            r"|\b(your|the assistant'?s) (task|job|mission|assignment|role) (has been |was |is )"
+            r"(cancelled|canceled|over|void|terminated|replaced|changed)\b|(?<!my )\bnew (task|objective|"
+            r"mission|role|instructions?) ?:|\byou (now )?(answer|report|work) (to|for) me\b"
             r"|\bobey (only )?my (orders|commands|instructions)\b|\bfollow only my (orders|commands|instructions)\b"
         ),
     ),
@@ -77,6 +81,8 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             r"|(твои|ваши|свои|все|прежние|старые|предыдущие|прошлые) (правила|инструкции|указания|"
             r"установки|ограничения|настройки)[^.!?\n]{0,20}(устарели|отменены|сняты|больше не "
             r"действуют|не действуют|недействительн|изменились|изменены)"
+            r"|(твоя|ваша) (задача|миссия|роль) (отменена|завершена|изменилась|другая)"
+            r"|(ты|теперь ты) (работаешь|служишь) (на меня|мне)|ты подчиняешься мне"
             r"|(действуй|работай|отвечай) (только )?по моим\b|выполня\w* (только )?мои (команды|"
             r"распоряжения|приказы)"
         ),
