@@ -127,7 +127,14 @@ class Settings(BaseSettings):
         "hospital*,poison*,swallow*,furious,outraged,disgust*,"
         "суд,в суд,судом,юрист*,адвокат*,полици*,прокуратур*,роспотребнадзор*,жалоб*,"
         "мошенни*,обман*,пожар*,загорел*,задымил*,током,ожог*,обжег*,травм*,проглотил*,"
-        "отравил*,больниц*,бешенств*,оспор*,возмутительн*,безобрази*"
+        "отравил*,больниц*,бешенств*,оспор*,возмутительн*,безобрази*,"
+        # safety of a person (any business) and anger said in so many words
+        "allergic reaction,anaphyla*,epipen,can't breathe,not breathing,unconscious,"
+        "threaten*,i'm scared,i am scared,assault*,harass*,theft,ambulance,"
+        "unacceptable,fed up,sick of this,disgrace*,"
+        "аллергическая реакция,аллергическую реакцию,анафилак*,не дышит,без сознания,угрож*,"
+        "мне страшно,напал*,домогат*,кража,скорую,скорая помощь,издевает*,"
+        "издевательств*,достало,сколько можно"
     )
     handoff_after_failures: int = Field(default=2, ge=0)
 

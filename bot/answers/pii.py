@@ -4,7 +4,7 @@ Every pattern is linear in the text's length: a match can only start where a run
 characters starts (look-behinds), and no quantified group can match the same text two ways,
 so a megabyte of letters is scanned once. Order numbers and dates stay: a phone needs a
 phone's shape (a leading + or 8, an area code in brackets, dashes between digit groups),
-and a card number must pass the Luhn check.
+and a card number must pass the Luhn check or be written the way cards are printed.
 """
 
 from __future__ import annotations
@@ -55,9 +55,15 @@ def _luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
+# Grouped as cards are printed (4-4-4-4, 4-4-4-4-3, Amex 4-6-5): a card even when a digit is
+# mistyped and the Luhn check fails. Order numbers and dates are not written this way.
+_CARD_LAYOUT = re.compile(r"\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?|\d{4}([ -])\d{6}\2\d{5}")
+
+
 def _card(match: re.Match[str]) -> str:
-    digits = re.sub(r"\D", "", match.group(0))
-    return "[CARD]" if _luhn(digits) else match.group(0)
+    number = match.group(0)
+    digits = re.sub(r"\D", "", number)
+    return "[CARD]" if _luhn(digits) or _CARD_LAYOUT.fullmatch(number) else number
 
 
 _RULES: list[tuple[str, re.Pattern[str]]] = [

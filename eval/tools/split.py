@@ -6,19 +6,26 @@
 Splits
   eval/guardrails/cases.jsonl  -> eval/guardrails/{dev,test}.jsonl  strata (category, lang), ordered by id
   eval/kb/isp/questions.jsonl  -> eval/kb/isp/{dev,test}.jsonl      strata (kind, lang), ordered by position in file
+  eval/guardrails/hotel.jsonl  -> eval/guardrails/hotel_{dev,test}.jsonl  strata (category, lang),
+                                  shuffled inside each stratum by random.Random(HOTEL_SEED)
 
 Within each stratum the rows are taken in order and alternate dev, test,
 dev, test ...  Strata are visited in sorted order; a stratum with an odd
 number of rows gives its extra row to the side that currently has fewer
 rows (dev on a tie), so the totals stay within one row of each other.
-No randomness: re-running gives byte-identical files.
+The hotel set is shuffled with a fixed seed first (its author wrote the cases in pairs,
+so alternation by id alone would put one of each pair on each side); re-running gives
+byte-identical files.
 The clinic knowledge base is held out and is never split.
 """
+
 import json
 import pathlib
+import random
 from collections import defaultdict
 
 EVAL = pathlib.Path(__file__).resolve().parents[1]
+HOTEL_SEED = 20261203
 
 
 def read(path):
@@ -55,6 +62,17 @@ def main():
     write(g / "dev.jsonl", dev)
     write(g / "test.jsonl", test)
     print(f"guardrails: {len(rows)} -> dev {len(dev)}, test {len(test)}")
+
+    if (g / "hotel.jsonl").exists():
+        rows = read(g / "hotel.jsonl")
+        rng = random.Random(HOTEL_SEED)  # noqa: S311 - a reproducible split, not a secret
+        rank = {r["id"]: rng.random() for r in sorted(rows, key=lambda r: r["id"])}
+        dev, test = split(
+            rows, key=lambda r: (r["category"], r["lang"]), order=lambda r, pos: rank[r["id"]]
+        )
+        write(g / "hotel_dev.jsonl", dev)
+        write(g / "hotel_test.jsonl", test)
+        print(f"hotel guardrails: {len(rows)} -> dev {len(dev)}, test {len(test)}")
 
     q = EVAL / "kb" / "isp"
     if (q / "questions.jsonl").exists():

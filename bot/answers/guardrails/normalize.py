@@ -21,6 +21,10 @@ _INVISIBLE = re.compile(
 _CYR_TO_LAT = str.maketrans("аеорсхукмтнвіјѕԁ", "aeopcxykmthbijsd")
 _LAT_TO_CYR = str.maketrans("aeopcxykmthb", "аеорсхукмтнв")
 _LEET = str.maketrans("0134578@$!|", "oieastbasil")
+# Leetspeak inside a Russian word stands for Cyrillic letters ("3@6удь" is "забудь").
+_LEET_CYR = str.maketrans(
+    {"0": "о", "3": "з", "4": "ч", "6": "б", "7": "т", "@": "а", "$": "с", "u": "и"}
+)
 # Only words that can hide something are rewritten: those with a digit or symbol (leetspeak)
 # or with two scripts next to each other (look-alikes). A word starts after a space, so each
 # is scanned once.
@@ -28,6 +32,12 @@ _SUSPECT_WORD = re.compile(r"(?<!\S)\S*(?:[0-9@$|!]|[a-z][а-яёіјѕԁ]|[а-�
 _HAS_LAT = re.compile(r"[a-z]")
 _HAS_CYR = re.compile(r"[а-яёіјѕԁ]")
 _LEET_WORD = re.compile(r"(?=[^\s]*[a-zа-я])(?=[^\s]*[0-9@$|!])[a-zа-я0-9@$|!]{3,}")
+# A number with its unit or ordinal ending ("11pm", "2nd", "15km", "3шт") is not leetspeak:
+# read as letters it turns "after 11pm" into "after iipm".
+_QUANTITY = re.compile(
+    r"\d+(?:am|pm|st|nd|rd|th|h|hr|hrs|min|m|m2|km|kg|g|gb|mb|tb|k|x|p|ч|мин|м|км|кг|г|гб|мб|"
+    r"шт|й|я|е|го|му|х|ми|мя|ти|ая|ое|ой|ый|ий)"
+)
 # Single characters separated by spaces ("i g n o r e  a l l"): a double space is a word gap.
 _SPACED = re.compile(r"(?<!\S)(?:\w {1,3}){3,}\w(?!\S)")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
@@ -87,8 +97,9 @@ def _fold_word(match: re.Match[str]) -> str:
     latin, cyrillic = len(_HAS_LAT.findall(word)), len(_HAS_CYR.findall(word))
     if latin and cyrillic:
         word = word.translate(_CYR_TO_LAT if latin >= cyrillic else _LAT_TO_CYR)
-    if _LEET_WORD.fullmatch(word.strip(".,!?;:()\"'")):
-        word = word.translate(_LEET)
+    bare = word.strip(".,!?;:()\"'")
+    if _LEET_WORD.fullmatch(bare) and not _QUANTITY.fullmatch(bare):
+        word = word.translate(_LEET_CYR if _HAS_CYR.search(word) else _LEET)
     return word
 
 

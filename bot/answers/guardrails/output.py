@@ -25,10 +25,10 @@ SECRET_LEAK_WORDS = 5
 _INSULT = re.compile(
     r"\b(idiot|idiots|stupid|moron|dumb|dumbass|imbecile|loser|clown|brainless|pathetic|"
     r"useless|lazy|worthless|shut (the hell )?up|fuck\w*|f\*+\w*|shit\w*|bitch\w*|asshole|"
-    r"bastard|jerk|retard\w*|scum)\b"
+    r"bastard|jerk|retard\w*|scum|fool|fools|idiotic|halfwit|nitwit)\b"
     r"|(идиот|дебил|дурак|дура\b|тупой|тупая|тупица|кретин|придурок|придурк|урод|бездар|"
     r"неудачник|лох|заткнись|сволоч|мразь|козел|козёл|бля|хуй|хуе|пизд|ебан|ебат|сука|сучк|"
-    r"говнюк|лентяй)"
+    r"говнюк|лентяй|бестолоч|болван|олух|недоумок|тупорыл)"
 )
 _COMMITMENT = re.compile(
     r"\b(i|we) (personally )?(guarantee|promise|assure you|will (refund|compensate|reimburse)|"
@@ -39,6 +39,21 @@ _COMMITMENT = re.compile(
     r"|(гарантирую|гарантируем|обещаю|обещаем|компенсируем|возместим|вернем (вам )?(все |всю )?деньги"
     r"|вернем (вам )?полную|деньги вернем|скидк\w* (в )?\d{1,3} ?%|\d{1,3} ?% скидк"
     r"|бесплатно навсегда|навсегда бесплатн|пожизненн)"
+    # A service given away or money returned, in any business's words: fees waived, "on us",
+    # a free upgrade or night, money back in full, a bonus or gift from the business.
+    r"|\bwaive[sd]? (the |your |all |any )?(\w+ )?(fees?|charges?|penalt\w+|costs?)\b"
+    r"|\b(is|are|'s|be) (on us|on the house)\b|\bat our expense\b"
+    r"|\b(we|i)('ll| will| can| would)\b[^.!?\n]{0,50}\bat no (extra |additional )?(cost|charge)\b"
+    r"|\b(complimentary|free) (upgrade|night|nights|suite|extra night)\b"
+    r"|\b(returned|refunded|reimbursed|paid back) in full\b|\bbonus of\b"
+    r"|\b(voucher|gift card|credit) (of|for|worth) [^.!?\n]{0,6}\d"
+    r"|(полностью|в полном объеме) (вернем|возвратим|возместим|компенсируем)|(вернем|возвратим|"
+    r"возместим|компенсируем)[^.!?\n]{0,25}(полностью|в полном объеме|всю стоимость|стоимость)"
+    r"|за (наш|свой) сч[её]т|за сч[её]т (отеля|компании|магазина|заведения|сети|фирмы)"
+    r"|бесплатн\w* (апгрейд|ночь|ночи|повышени)|возврат\w* (в размере )?100 ?%"
+    r"|100 ?% возврат|(подарок|бонус|сертификат) (от (отеля|компании|магазина|нас)|на \d|в \d)"
+    r"|(оформлю|оформим|сделаю|сделаем|дам|дадим|предоставлю|предоставим|подарим|начислим) (вам )?"
+    r"(бесплатн|скидк|компенсац|возврат|апгрейд|бонус)"
 )
 _HUMAN = re.compile(
     r"\b(i am|i'm) (a |an )?(real |live |actual )?(human|person|operator|live agent|manager|"
@@ -48,14 +63,31 @@ _HUMAN = re.compile(
     r"|я (живой|настоящий|реальный)? ?(человек|оператор|менеджер|сотрудник)\b"
     r"|я не (бот|робот|программа|ии)|не с ботом|(с|со) (живым|настоящим|реальным) (человеком|менеджером|оператором|сотрудником)"
     r"|(меня зовут \w+,? я (оператор|менеджер|сотрудник))"
+    # "not an automated system", "здесь живой администратор"
+    r"|\b(a member|part) of (the|our) (\w+ )?(team|staff)\b[^.!?\n]{0,30}\bnot\b"
+    r"|\bnot (an? )?(automated|automatic|chat) ?(system|reply|response|assistant|bot)\b"
+    r"|(здесь|тут|с вами|вам пишет|на связи) (говорит |общается |пишет )?(живой|настоящий|"
+    r"реальный) (человек|администратор|оператор|менеджер|сотрудник)"
+)
+# A staff member by name, on the text as written (the capital marks a name): "I'm Olga from
+# the front desk", "Я Ольга с ресепшена".
+_STAFF_BY_NAME = re.compile(
+    r"\b(I'm|I am|This is|It's) [A-Z][a-z]+,? (from|at|of) (the |our )?(front desk|reception|"
+    r"support team|reservations|booking team|office|management|staff|team)\b"
+    r"|(?<![А-Яа-яЁё])(Я|Это) [А-ЯЁ][а-яё]+,? (с|из) (ресепшен\w*|ресепшн\w*|отдел\w*|офис\w*|"
+    r"команды|поддержки|администрации|службы)(?![а-яё])"
 )
 # Cheap first looks: the full patterns run only on a text that has one of these stems.
 _COMMITMENT_HINT = re.compile(
-    r"guarant|promis|assur|refund|compensat|reimburs|%|free|forever|for life|"
-    r"гарант|обеща|компенс|возмест|верн|деньги|скидк|бесплат|навсегда|пожизн"
+    r"guarant|promis|assur|refund|compensat|reimburs|%|free|forever|for life|waive|on us|"
+    r"on the house|expense|no (extra |additional )?(cost|charge)|complimentary|in full|bonus|"
+    r"voucher|gift card|credit|"
+    r"гарант|обеща|компенс|возмест|верн|деньги|скидк|бесплат|навсегда|пожизн|сч[её]т|возврат|"
+    r"подар|бонус|сертификат|апгрейд"
 )
 _HUMAN_HINT = re.compile(
-    r"human|person|operator|agent|manager|bot|robot|machine|\bai\b|real|live|"
+    r"human|person|operator|agent|manager|bot|robot|machine|\bai\b|real|live|front desk|"
+    r"reception|team|staff|office|automat|ресепш|отдел|офис|команд|поддержк|администрац|служб|"
     r"человек|оператор|менеджер|сотрудник|бот|робот|программ|\bии\b|живы|живой|настоящ"
 )
 _URL = re.compile(
@@ -143,6 +175,7 @@ def check_commitment(answer: str, policy: OutputPolicy, folded: str | None = Non
 def check_human_claim(answer: str, folded: str | None = None) -> Verdict:
     folded = fold(answer) if folded is None else folded
     found = _HUMAN.search(folded) if _HUMAN_HINT.search(folded) else None
+    found = found or _STAFF_BY_NAME.search(answer)
     return Verdict(Action.REFUSE, "human_claim", 1.0, "output", found.group(0)) if found else ALLOW
 
 

@@ -13,7 +13,7 @@ import re
 
 # What an attack is after: the assistant's own instructions, rules and set-up.
 _EN_TARGET = (
-    r"(instructions?|prompts?|rules|guidelines|directives|restrictions|filters?|guardrails|"
+    r"(instructions?|prompts?|rules|guidelines|guidance|directives|restrictions|filters?|guardrails|"
     r"safety|programming|configuration|config|system message|settings)"
 )
 _RU_TARGET = (  # from a word's start: "отправил" holds no "правил"
@@ -49,6 +49,21 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             r"|without (any )?(restrictions|rules|limits|filters|censorship)"
             r"|no (restrictions|rules|limits|filters|censorship)\b"
             r"|your new (task|instructions?|role|rules) (is|are)"
+            # an announcement that the assistant's own rules changed ("the owner changed your
+            # rules", "your previous directives expired"): no customer needs to tell it that
+            r"|\b(changed|updated|lifted|removed|rewrote|replaced|reset) your (rules|instructions|"
+            r"restrictions|guidelines|directives|programming|settings)"
+            r"|\byour (previous |old |prior |earlier )?(rules|instructions|restrictions|guidelines|"
+            r"directives) (have |has )?(been |were |are |got )?(changed|updated|lifted|removed|"
+            r"expired|void|suspended|outdated|obsolete)"
+            r"|\b(previous|prior|old|earlier|former) (instructions|directives|rules|guidelines) "
+            r"(have |has )?(expired|are outdated|are obsolete|are void)"
+            r"|\byou are now (allowed|permitted|authori[sz]ed) to\b"
+            # the assistant's task declared over, or its allegiance moved to the customer
+            r"|\b(your|the assistant'?s) (task|job|mission|assignment|role) (has been |was |is )"
+            r"(cancelled|canceled|over|void|terminated|replaced|changed)\b|(?<!my )\bnew (task|objective|"
+            r"mission|role|instructions?) ?:|\byou (now )?(answer|report|work) (to|for) me\b"
+            r"|\bobey (only )?my (orders|commands|instructions)\b|\bfollow only my (orders|commands|instructions)\b"
         ),
     ),
     (
@@ -60,6 +75,16 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             r"|(теперь|с этого момента|отныне)[^.!?\n]{0,30}(подчиняешься|выполняешь|слушаешь|"
             r"отвечаешь без|ты не|ты больше не|твоя задача)"
             r"|ты больше не (бот|ассистент|помощник)"
+            r"|(перестань|хватит|прекрати) быть (бот|ассистент|помощник|консультант)"
+            r"|не обращай внимания на[^.!?\n]{0,40}(выше|ранее|прежн|предыдущ|инструкци|правил|"
+            r"указани|установк|настройк)"
+            r"|(твои|ваши|свои|все|прежние|старые|предыдущие|прошлые) (правила|инструкции|указания|"
+            r"установки|ограничения|настройки)[^.!?\n]{0,20}(устарели|отменены|сняты|больше не "
+            r"действуют|не действуют|недействительн|изменились|изменены)"
+            r"|(твоя|ваша) (задача|миссия|роль) (отменена|завершена|изменилась|другая)"
+            r"|(ты|теперь ты) (работаешь|служишь) (на меня|мне)|ты подчиняешься мне"
+            r"|(действуй|работай|отвечай) (только )?по моим\b|выполня\w* (только )?мои (команды|"
+            r"распоряжения|приказы)"
         ),
     ),
     (
@@ -70,6 +95,7 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             r"|\bpretend (to be|you are)\b[^.!?\n]{0,40}\b(no|without|unfiltered|uncensored|free)\b"
             r"|\b(unfiltered|uncensored|jailbroken|unrestricted) (ai|assistant|mode|bot|version)\b"
             r"|\bjailbreak|\bact as (a |an )?(linux )?terminal\b"
+            r"|\b(don'?t|do not|never) (break|drop|leave) (your )?(character|the role)\b"
         ),
     ),
     (
@@ -77,7 +103,7 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         re.compile(
             r"\bты теперь\b|\bотныне ты\b|(притворись|представь, что ты|представь что ты)[^.!?\n]{0,40}"
             r"(без|нет|не бот|свободн|цензур)|(оставайся|остаешься) в (этой )?роли|режим\w* без (ограничений|цензуры|фильтров)"
-            r"|без цензуры|(show|покажи|показываешь) служебн"
+            r"|без цензуры|(show|покажи|показываешь) служебн|не выходи из (роли|образа)"
         ),
     ),
     (
@@ -93,6 +119,8 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             r"|\b(instructions|rules|prompt|guidelines) (that )?you (were|have been) (given|told)\b"
             r"|\bwhat (is|'s) in your (configuration|prompt|instructions|setup)\b"
             r"|\bstarting with (the words )?.?you are\b"
+            r"|\b(rules|instructions|guidelines|directives) (that )?you (operate|work|run|function) "
+            r"(under|by|on)\b"
         ),
     ),
     (
@@ -105,6 +133,8 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             r"указани|настройк|конфигурац)"
             r"|(какие|что) (тебе|вам) (дали|написали|сказали|запретили)"
             r"|текст выше|(в самом начале|до моего сообщения)|что написано в тво"
+            r"|(правил|инструкци|указани|установк)\w*,? (по которым|которым|которые|согласно которым) "
+            r"(ты|вы) (работаешь|работаете|следуешь|следуете|руководствуешься|подчиняешься)"
             r"|(покажи|выведи|повтори|раскрой|напиши|выдай|скажи)\w*[^.!?\n]{0,20}промпт"
         ),
     ),
@@ -139,6 +169,37 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             r"[^\n]{0,60}(промпт|инструкци|правил|отладк|доступ|отключи|режим|фильтр)"
             r"|код\w* доступа|(режим|доступ)\w* (оператора|администратора|разработчика)\w*[^\n]{0,30}"
             r"(подтвержд|активир)|сообщение от команды|(правила|ограничения) [^\n]{0,30}отменены"
+        ),
+    ),
+    (
+        # A claim to be the business's own staff, then what only staff may have: a free
+        # service on the house, another customer's details. The business never needs to ask
+        # its own assistant, in the customers' chat, for either.
+        "authority",
+        re.compile(
+            r"\b(i'?m|i am|this is|as|it'?s)\b[^.!?\n]{0,20}\b(general manager|duty manager|branch "
+            r"manager|store manager|hotel manager|the manager here|owner of (this|your)|your owner|"
+            r"the director|head office|it department|security (team|department|service)|front "
+            r"desk|back office|your colleague|a colleague|colleague)\b[^\n]{0,160}\b(comp|"
+            r"complimentary|free of charge|for free|on the house|waive|company'?s expense|"
+            r"company account|charge it to|authori[sz]e|personal (details|data)|(guest|customer|"
+            r"client)'?s? (name|phone|details|data|number)|(name|phone)\b[^.!?\n]{0,20}\b(on|for|of) "
+            r"(that|the|this) (booking|order|reservation|account))"
+            # "Hi, general manager of the north branch here." opening the message
+            r"|(^|^(hi|hello|hey|good (morning|afternoon|evening))\b[ ,!]*)(a |the |your )?(colleague|"
+            r"general manager|duty manager|head office|it department|front desk|back office)\b"
+            r"[^.!?\n]{0,40}\bhere\b"
+            r"[^\n]{0,160}\b(comp|free|waive|authori[sz]e|name|phone|configuration|instructions)\b"
+        ),
+    ),
+    (
+        "authority",
+        re.compile(
+            r"(\bя\b|\bэто\b|\bкак\b)[^.!?\n]{0,20}(управляющ|директор|владел\w* (сети|отеля|"
+            r"магазина|компании|этого)|служб\w* безопасности|головн\w* офис|коллега|"
+            r"с ресепшен)[^\n]{0,160}(бесплатн|за сч[её]т (отеля|компании|"
+            r"заведения|магазина|фирмы|сети)|без оплаты|телефон\w* и (фамили|им)|(фамили|им)\w* и "
+            r"телефон|персональн\w* данн|данные (гост|клиент)|отключи|настройк|инструкци)"
         ),
     ),
     (

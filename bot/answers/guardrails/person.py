@@ -83,6 +83,34 @@ WEAK_PERSON = (
     "настоящ",
     "реальн",
 )
+# The desk of a hotel, clinic or office and whoever staffs it: a request only with a verb of
+# being put through ("talk to reception", "соедините с ресепшеном"), not "print it at reception".
+DESK = (
+    "reception",
+    "receptionist",
+    "concierge",
+    "helpdesk",
+    "desk",
+    "dispatcher",
+    "ресепшн",
+    "ресепшен",
+    "ресепшин",
+    "регистратур",
+    "консьерж",
+    "диспетчер",
+)
+PUT_THROUGH_EN = (
+    "talk",
+    "speak",
+    "chat",
+    "connect",
+    "transfer",
+    "switch",
+    "redirect",
+    "forward",
+    "through",
+)
+PUT_THROUGH_RU = ("соедин", "переключ", "свяж", "связа", "позов", "позав", "перевед", "поговор")
 # Verbs of being put in touch.
 CONTACT_EN = (
     "talk",
@@ -104,6 +132,8 @@ CONTACT_EN = (
     "bring",
     "send",
     "hand",
+    "ring",
+    "callback",
 )
 CONTACT_RU = (
     "поговор",
@@ -126,6 +156,8 @@ CONTACT_RU = (
     "пригла",
     "дайте",
     "дай",
+    "перезвон",
+    "звонит",
 )
 # A wish or a question that becomes a request next to a person word.
 WISH = (
@@ -257,6 +289,27 @@ def _one_edit(a: str, b: str) -> bool:
     return a[i:] == b[i + 1 :]
 
 
+# Russian is often written as it sounds: unstressed о as а, е as и ("апиратор", "челавек",
+# "жывой"). Both the token and the stems are reduced to this key before a typo is allowed.
+_SOUND = str.maketrans({"о": "а", "е": "и", "э": "и", "я": "и", "ы": "и", "ь": None, "ъ": None})
+_CYRILLIC = re.compile(r"[а-я]")
+
+
+def sounds(word: str) -> str:
+    """A rough phonetic key of a Russian word: vowels reduced, soft and hard signs dropped."""
+    return re.sub(r"(.)\1", r"\1", word.translate(_SOUND))
+
+
+@lru_cache(maxsize=8)
+def _sound_stems(stems: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(sounds(s) for s in stems if _CYRILLIC.match(s))
+
+
+def _sounds_like_stem(token: str, stems: Sequence[str]) -> bool:
+    """A Russian token spelt as it sounds, matched against stems reduced the same way."""
+    return bool(_CYRILLIC.match(token)) and _has_stem(sounds(token), _sound_stems(tuple(stems)))
+
+
 def _is_word(token: str, words: Sequence[str]) -> bool:
     """A whole-word match, through one typo for words of five letters or more."""
     if token in words:
@@ -292,6 +345,9 @@ def _by_first(words: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in buckets.items()}
 
 
+_WEAK_STEMS = tuple(w for w in WEAK_PERSON if len(w) >= 4)
+
+
 @lru_cache(maxsize=4096)
 def _kind(token: str) -> str:
     """One token's role: 'person', 'weak', 'contact', 'wish', 'bot' or ''."""
@@ -303,7 +359,13 @@ def _kind(token: str) -> str:
         return "wish"
     if _is_word(token, CONTACT_EN) or _has_stem(token, CONTACT_RU):
         return "contact"
-    if token in WEAK_PERSON or _has_stem(token, [w for w in WEAK_PERSON if len(w) >= 4]):
+    if token in WEAK_PERSON or _has_stem(token, _WEAK_STEMS):
+        return "weak"
+    if _is_word(token, DESK) or _has_stem(token, [d for d in DESK if _CYRILLIC.match(d)]):
+        return "desk"
+    if _sounds_like_stem(token, STRONG_PERSON_RU):
+        return "person"
+    if _sounds_like_stem(token, _WEAK_STEMS):
         return "weak"
     return ""
 
@@ -328,6 +390,19 @@ def person_request(text: str) -> float:
     return best
 
 
+def _describes_self(tokens: list[str], kinds: list[str], i: int) -> bool:
+    """ "I'm the travel manager of our company": an "I am a / the" shortly before the person word,
+    with no wish or contact verb between them ("I'm angry, I want a manager" asks)."""
+    for j in range(max(0, i - WINDOW), i - 2):
+        if (
+            tokens[j] == "i"
+            and tokens[j + 1] in ("m", "am")
+            and tokens[j + 2] in ("a", "an", "the")
+        ):
+            return not any(k in ("wish", "contact") for k in kinds[j + 3 : i])
+    return False
+
+
 def _sentence_score(tokens: list[str], *, short: bool, complaint: bool) -> float:
     kinds = [_kind(t) for t in tokens]
     for i in range(len(tokens)):
@@ -344,6 +419,7 @@ def _sentence_score(tokens: list[str], *, short: bool, complaint: bool) -> float
             before[-1] in _SELF
             or (len(before) == 2 and before[1] in ("a", "an", "the") and before[0] in _SELF_ARTICLE)
         )
+        own = own or _describes_self(tokens, kinds, i)
         if own or any(b.isdigit() or b in _NUMBER_WORDS for b in before):
             kinds[i] = ""
     bots = [
@@ -364,6 +440,14 @@ def _sentence_score(tokens: list[str], *, short: bool, complaint: bool) -> float
     for i in persons:
         if near(i, ("contact", "wish")) or bots:
             return 1.0
+    for i in (i for i, k in enumerate(kinds) if k == "desk"):
+        before = tokens[max(0, i - WINDOW - 1) : i]
+        if any(_is_word(t, PUT_THROUGH_EN) or _has_stem(t, PUT_THROUGH_RU) for t in before):
+            return 1.0
+        if short and any(
+            t in ("please", "pls", "plz", "пожалуйста", "плиз", "пжл") for t in tokens
+        ):
+            return 1.0  # "reception please"
     for i in weak:
         # "someone real", "live support", "anyone I can talk to": a weak word with a
         # contact verb, or two weak words together with a wish.

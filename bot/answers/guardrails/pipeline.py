@@ -42,6 +42,10 @@ FIRM_RULES = frozenset({"delimiter", "foreign_injection"})
 # A pattern is overruled when the message reads this much more like the ordinary exemplars
 # than like the attacks, and no sentence or payload of it reads like an attack at all.
 PATTERN_VETO_MARGIN = -0.03
+# A disguised reading (a decoded payload, or the text with its look-alikes, leetspeak or
+# spacing undone) counts as an attack as soon as it reads more like the attacks than like
+# the ordinary questions: customers do not encode their questions, so no margin is needed.
+HIDDEN_ATTACK_MARGIN = 0.0
 # The longest answer sent, per channel: six of the channel's own messages (a long answer is
 # split into parts where a reader pauses); what runs past it is a runaway, not an answer.
 DEFAULT_CHANNEL_LIMITS = {"telegram": 6 * 4096, "whatsapp": 6 * 1600, "web": 24_000}
@@ -99,6 +103,12 @@ class OutputOutcome:
 
 # Prefetched scores kept waiting for their check, at most (a skipped job never checks).
 PREFETCH_MAX = 64
+
+
+def hidden_readings(text: str) -> set[str]:
+    """The readings of `text` it hides: decoded payloads and a disguise undone."""
+    revealed = unmasked(text)
+    return set(decoded_payloads(text)) | ({revealed} if revealed else set())
 
 
 def readings(text: str) -> list[str]:
@@ -189,6 +199,13 @@ class Guardrails:
         if len(text.split()) < SEMANTIC_MIN_WORDS and len(scores) == 1:
             attack = min(attack, 0.0)  # too few words to carry an instruction: meaning is noise
         handoff = scores[0].handoff if scores else 0.0
+        hidden = hidden_readings(text)
+        disguised = max(
+            (s.attack for s, r in zip(scores, semantic, strict=False) if r in hidden),
+            default=None,
+        )
+        if disguised is not None and disguised > HIDDEN_ATTACK_MARGIN:
+            return Verdict(Action.REFUSE, "semantic_attack", disguised, "input", "disguised")
         if second_opinion is not None:
             # A pattern saw words of an attack. It stands unless the meaning of every reading
             # of the message is clearly that of an ordinary question ("what are the new rules
