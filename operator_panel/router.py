@@ -10,8 +10,8 @@ from operator_panel.api import build_api_router
 from operator_panel.assignment_api import build_assignment_router
 from operator_panel.auth import build_auth_router
 from operator_panel.canned_api import build_canned_router
-from operator_panel.copilot_api import build_copilot_router
 from operator_panel.contacts_api import build_contacts_router
+from operator_panel.copilot_api import build_copilot_router
 from operator_panel.data_rights import build_data_rights_router
 from operator_panel.media_api import build_media_router
 from operator_panel.notes_api import build_notes_router
