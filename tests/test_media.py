@@ -519,3 +519,33 @@ def test_descriptions_name_what_a_file_is_and_never_a_shared_phone_number() -> N
     assert text_with_media("Look", [big_placeholder]) == (
         "[video: unboxing.mp4, 31 s, 50.0 MB, not stored: too large]\nLook"
     )
+
+
+async def test_without_a_model_a_photo_without_a_caption_goes_to_a_person() -> None:
+    """The description is for a model; the knowledge answers never search for it."""
+    from bot.answers.agent_context import AgentContext
+    from bot.answers.kb_answers import KnowledgeAnswers
+    from bot.answers.model_context import ModelContext, Turn
+    from bot.core.attachment_text import without_media
+
+    class Unsearchable:
+        async def search(self, *args: object, **kwargs: object) -> list[Any]:
+            raise AssertionError("a photo's description was searched for")
+
+    context = ModelContext(
+        system_prompt="",
+        turns=[Turn(role="user", text="[photo: receipt.jpg, 120 KB]", seq=1)],
+        language="en",
+        answering_through_seq=1,
+        agent=AgentContext(
+            conversation_id="c", contact_id="k", channel="telegram", external_user_id="u"
+        ),
+    )
+    tokens: list[str] = []
+
+    async def sink(text: str) -> None:
+        tokens.append(text)
+
+    reply = await KnowledgeAnswers(Unsearchable()).generate(context, on_token=sink)  # type: ignore[arg-type]
+    assert reply.handoff_reason == "an attachment without text"
+    assert without_media("[photo: a.jpg, 1 KB]\nWhere is my order?") == "Where is my order?"

@@ -13,6 +13,7 @@ import re
 from bot.answers.knowledge import KnowledgeHit, KnowledgeSearch, is_heading_path
 from bot.answers.model_context import ModelContext
 from bot.answers.replies import Reply, TokenSink
+from bot.core.attachment_text import without_media
 from bot.core.types import QuickReply, Source
 
 MAX_ANSWER_CHARS = 1500
@@ -133,7 +134,8 @@ class KnowledgeAnswers:
         self.knowledge = knowledge
 
     async def generate(self, context: ModelContext, *, on_token: TokenSink) -> Reply:
-        question = context.question.strip()
+        # A photo's description is for a model to read; it is nothing to search for.
+        question = without_media(context.question)
         texts = _texts(context.language)
         waiting = context.waiting_for_person
         if not question:

@@ -7,6 +7,7 @@ says only that it is one: its phone number must not reach the model.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from bot.core.types import Attachment
@@ -20,6 +21,10 @@ _LABELS = {
     "sticker": "sticker",
     "location": "location",
 }
+# A description line as `describe` writes it (what `without_media` takes out again).
+_DESCRIPTION = re.compile(
+    r"^\[(?:photo|file|voice message|audio|video|sticker|location)(?:: [^\n]*)?\]$\n?", re.M
+)
 _PROBLEMS = {
     "too_large": "too large",
     "type_not_allowed": "type not allowed",
@@ -89,3 +94,8 @@ def text_with_media(text: str, attachments: Sequence[Attachment]) -> str:
     if not described:
         return text
     return described if is_stand_in(text) else f"{described}\n{text}"
+
+
+def without_media(text: str) -> str:
+    """What the customer wrote, without the description lines of what they sent."""
+    return _DESCRIPTION.sub("", text).strip()
