@@ -28,6 +28,7 @@ from bot.core.operators import create_operator
 from config import Settings
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import FakeTwilio, new_sid, signed_headers
+from tests.panel.helpers import sign_in
 from tests.support import LiveApp, ingested, live_app, new_session, widget_socket
 
 TOKEN = "424242:AAF-media-test-token"
@@ -387,10 +388,7 @@ async def test_the_panel_shows_a_customers_photo_as_a_thumbnail_and_attaches_a_f
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     page = await context.new_page()
     try:
-        await page.goto(f"{app.base_url}/panel/")
-        await page.get_by_label("E-mail").fill(OPERATOR[0])
-        await page.get_by_label("Password").fill(OPERATOR[1])
-        await page.get_by_role("button", name="Sign in").click()
+        await sign_in(page, app, OPERATOR)
         chat = page.get_by_test_id("chat-item").filter(has_text="Mia")
         await expect(chat).to_be_visible(timeout=10_000)
         await chat.click()

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import websockets
+from playwright.async_api import Page, expect
 from websockets.asyncio.client import ClientConnection
 
 from tests.panel.conftest import SignedIn
@@ -43,3 +44,12 @@ async def panel(app: LiveApp, signed: SignedIn) -> AsyncIterator[ClientConnectio
         while json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] != "ready":
             pass
         yield ws
+
+
+async def sign_in(page: Page, app: LiveApp, account: tuple[str, str], path: str = "") -> None:
+    """Sign in on the panel's page (at `path`, e.g. `#/chats/<id>`) and wait until it is live."""
+    await page.goto(f"{app.base_url}/panel/{path}")
+    await page.get_by_label("E-mail").fill(account[0])
+    await page.get_by_label("Password").fill(account[1])
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#conn-state")).to_have_text("Live", timeout=15_000)

@@ -16,7 +16,7 @@ from bot.core.documents import Conversation, Operator
 from bot.core.types import Author, ConversationEvent, Source
 from tests.panel.analytics_seed import seed
 from tests.panel.conftest import ADMIN, OPERATOR, SignedIn
-from tests.panel.helpers import customer_writes, panel
+from tests.panel.helpers import customer_writes, panel, sign_in
 from tests.support import LiveApp, widget_socket
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
@@ -63,14 +63,6 @@ async def until(page: Page, condition: str) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"never true: {condition}")
         await asyncio.sleep(0.05)
-
-
-async def sign_in(page: Page, app: LiveApp, account: tuple[str, str], path: str = "") -> None:
-    await page.goto(f"{app.base_url}/panel/{path}")
-    await page.get_by_label("E-mail").fill(account[0])
-    await page.get_by_label("Password").fill(account[1])
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page.locator("#conn-state")).to_have_text("Live", timeout=WAIT_MS)
 
 
 async def background(page: Page) -> str:

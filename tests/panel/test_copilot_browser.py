@@ -8,6 +8,7 @@ from playwright.async_api import Browser, expect
 
 from tests.panel.conftest import OPERATOR
 from tests.panel.copilot_kb import Shelf, install_shelf
+from tests.panel.helpers import sign_in
 from tests.support import LiveApp, new_session, widget_socket
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
@@ -32,11 +33,7 @@ async def test_an_operator_sends_an_edited_draft_and_a_stale_one_is_discarded(
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: dialogs.append(dialog.message))
     try:
-        await page.goto(f"{app.base_url}/panel/")
-        await page.get_by_label("E-mail").fill(OPERATOR[0])
-        await page.get_by_label("Password").fill(OPERATOR[1])
-        await page.get_by_role("button", name="Sign in").click()
-        await expect(page.locator("#conn-state")).to_have_text("Live", timeout=WAIT_MS)
+        await sign_in(page, app, OPERATOR)
 
         session = await new_session(app, name="Greta", language="en")
         async with widget_socket(app, session["token"]) as customer:

@@ -10,7 +10,7 @@ from playwright.async_api import Browser, expect
 from bot.core.conversations import append_message, get_conversation
 from bot.core.types import Author
 from tests.panel.conftest import ADMIN, OPERATOR
-from tests.panel.helpers import customer_writes
+from tests.panel.helpers import customer_writes, sign_in
 from tests.support import LiveApp
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
@@ -35,10 +35,7 @@ async def test_an_operator_marks_an_ai_answer_and_the_admin_sees_it(
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: dialogs.append(dialog.message))
     try:
-        await page.goto(f"{app.base_url}/panel/")
-        await page.get_by_label("E-mail").fill(OPERATOR[0])
-        await page.get_by_label("Password").fill(OPERATOR[1])
-        await page.get_by_role("button", name="Sign in").click()
+        await sign_in(page, app, OPERATOR)
         await page.get_by_test_id("chat-item").filter(has_text="Fiona Feedback").click()
         answer = page.locator('#messages li[data-author="ai"]').filter(has_text=ANSWER)
         await expect(answer).to_be_visible(timeout=WAIT_MS)

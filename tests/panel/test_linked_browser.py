@@ -6,7 +6,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.panel.conftest import OPERATOR
-from tests.panel.helpers import customer_writes
+from tests.panel.helpers import customer_writes, sign_in
 from tests.panel.test_linked_contacts import telegram_writes
 from tests.support import LiveApp
 
@@ -26,10 +26,7 @@ async def test_an_operator_links_a_customers_contacts_and_reads_one_history(
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
-        await page.goto(f"{app.base_url}/panel/#/chats/{web.conversation_id}")
-        await page.get_by_label("E-mail").fill(OPERATOR[0])
-        await page.get_by_label("Password").fill(OPERATOR[1])
-        await page.get_by_role("button", name="Sign in").click()
+        await sign_in(page, app, OPERATOR, f"#/chats/{web.conversation_id}")
         await expect(page.locator("#chat-name")).to_have_text("Greta Web", timeout=WAIT_MS)
 
         await page.locator("#linked-toggle").click()

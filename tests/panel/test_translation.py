@@ -19,7 +19,7 @@ from bot.answers.translation import UNAVAILABLE, Translator
 from bot.core.documents import Message
 from tests.fakes.openai_server import Delay, ErrorReply, FakeOpenAI, TextReply, last_user_text
 from tests.panel.conftest import OPERATOR, SignedIn
-from tests.panel.helpers import customer_writes
+from tests.panel.helpers import customer_writes, sign_in
 from tests.support import LiveApp, widget_socket, with_model
 
 pytestmark = pytest.mark.timeout(60)
@@ -190,10 +190,7 @@ async def test_the_panel_shows_translations_and_sends_the_reply_translated(
             await widget.next()  # history
             await widget.say(MARKUP)
             await widget.message("customer")
-            await page.goto(f"{app.base_url}/panel/")
-            await page.get_by_label("E-mail").fill(OPERATOR[0])
-            await page.get_by_label("Password").fill(OPERATOR[1])
-            await page.get_by_role("button", name="Sign in").click()
+            await sign_in(page, app, OPERATOR)
             await page.get_by_test_id("chat-item").filter(has_text="Иван Петров").click()
             shown = page.locator('#messages li[data-author="customer"]').get_by_test_id(
                 "translation"
@@ -241,10 +238,7 @@ async def test_without_a_model_the_panel_says_translation_is_unavailable(
     context = await browser.new_context(locale="en-US")
     page = await context.new_page()
     try:
-        await page.goto(f"{app.base_url}/panel/")
-        await page.get_by_label("E-mail").fill(OPERATOR[0])
-        await page.get_by_label("Password").fill(OPERATOR[1])
-        await page.get_by_role("button", name="Sign in").click()
+        await sign_in(page, app, OPERATOR)
         await page.get_by_test_id("chat-item").filter(has_text="Иван Петров").click()
         await expect(page.locator("#translation-status")).to_have_text(
             "Translation unavailable: no chat model is configured", timeout=WAIT_MS
