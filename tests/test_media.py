@@ -547,3 +547,29 @@ async def test_without_a_model_a_photo_without_a_caption_goes_to_a_person() -> N
     reply = await KnowledgeAnswers(Unsearchable()).generate(context, on_token=sink)  # type: ignore[arg-type]
     assert reply.handoff_reason == "an attachment without text"
     assert without_media("[photo: a.jpg, 1 KB]\nWhere is my order?") == "Where is my order?"
+
+
+@pytest.mark.browser
+async def test_the_widget_shows_an_operators_photo_inline(app: LiveApp, browser: Browser) -> None:
+    from tests.browser.test_widget_browser import WAIT_MS as WIDGET_WAIT_MS
+    from tests.browser.test_widget_browser import open_chat, say
+
+    context = await browser.new_context(viewport={"width": 1000, "height": 800})
+    page = await context.new_page()
+    client, csrf = await signed_in_with_csrf(app)
+    try:
+        await open_chat(page, app.base_url)
+        await say(page, "Can I see the label?")
+        await ingested(app)
+        asked = await Message.find_one({"channel": "web", "text": "Can I see the label?"})
+        assert asked is not None
+        sent = await upload(client, csrf, str(asked.conversation_id), PHOTO, "image/png", "l.png")
+        assert sent.status_code == 201, sent.text
+        photo = page.locator('[data-testid="sb-attachments"] img.sb-attachment-img')
+        await expect(photo).to_be_visible(timeout=WIDGET_WAIT_MS)
+        # Drawn, not a broken image: the signed link served the PNG to the browser.
+        assert await photo.evaluate("img => img.complete && img.naturalWidth") == 64
+        await page.screenshot(path="/tmp/widget-photo.png")
+    finally:
+        await client.aclose()
+        await context.close()

@@ -465,6 +465,7 @@ button { font: inherit; color: inherit; }
 .sb-star { border: 0; background: none; padding: 0 2px; font: inherit; font-size: 26px; line-height: 1; color: var(--sb-muted, #9aa3ad); cursor: pointer; }
 .sb-star:hover, .sb-star:hover ~ .sb-star, .sb-star:focus-visible, .sb-star:focus-visible ~ .sb-star { color: #f5a623; }
 .sb-attachments a { color: var(--sb-link); }
+.sb-attachment-img { display: block; max-width: 100%; max-height: 240px; border-radius: 8px; }
 
 .sb-typing {
   display: flex; align-items: center; gap: 8px; padding: 4px 18px 6px; font-size: 12.5px; color: var(--sb-muted);
@@ -693,6 +694,17 @@ button { font: inherit; color: inherit; }
       if (!a || typeof a !== "object") continue;
       const href = safeHttpUrl(a.url || a.href || "");
       const name = String(a.name || a.filename || a.title || a.content_type || t("attachment"));
+      const image = href && (a.kind === "image" || /^image\//i.test(String(a.mime_type || "")));
+      if (image) {
+        // A photo is shown, and opens in full through its link.
+        const img = el("img", { className: "sb-attachment-img", alt: name });
+        img.loading = "lazy";
+        img.src = href;
+        const open = link(href, "");
+        open.replaceChildren(img);
+        items.push(el("div", null, [open]));
+        continue;
+      }
       items.push(el("div", null, [icon(ICON_CLIP, 14), href ? link(href, name) : name]));
     }
     return items.length ? el("div", { className: "sb-attachments", "data-testid": "sb-attachments" }, items) : null;
