@@ -259,15 +259,22 @@ class ReplyWorker:
         """
         now = utcnow()
         idle = timedelta(milliseconds=self.core.settings.reply_reclaim_idle_ms)
-        ours: list[dict[str, Any]] = [{"mode": Mode.AI.value}]
-        if self.core.settings.ai_helps_while_waiting:
-            ours.append({"mode": Mode.WAITING_OPERATOR.value, "assignee_id": None})
-        stale = await Conversation.find(
-            {
-                "$or": ours,
-                "last_customer_message_at": {"$gt": now - timedelta(days=1), "$lt": now - idle},
-            }
-        ).to_list()
+        while_waiting = self.core.settings.ai_helps_while_waiting
+        modes = [Mode.AI.value] + ([Mode.WAITING_OPERATOR.value] if while_waiting else [])
+        # One query per mode, each an equality on the (mode, last_customer_message_at)
+        # index: with `$or` or `$in` the embedded server's planner scans the collection.
+        recent: list[Conversation] = []
+        for mode in modes:
+            recent += await Conversation.find(
+                {
+                    "mode": mode,
+                    "last_customer_message_at": {
+                        "$gt": now - timedelta(days=1),
+                        "$lt": now - idle,
+                    },
+                }
+            ).to_list()
+        stale = [c for c in recent if ai_may_answer(c, while_waiting=while_waiting)]
         queued = 0
         for conversation in stale:
             if conversation.last_customer_seq > conversation.answered_seq:
