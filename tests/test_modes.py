@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from beanie import PydanticObjectId
 
+from bot.core import modes
 from bot.core.cleanup import conversation_scope
 from bot.core.documents import Conversation, Message, ModeChange
 from bot.core.events import MODE_CHANGED
@@ -108,6 +109,40 @@ async def test_two_operators_taking_one_chat_only_one_wins(core: Core) -> None:
     assert await ModeChange.find(ModeChange.conversation_id == conversation_id).count() == len(
         winners
     )
+
+
+async def test_a_takeover_read_before_the_ais_hand_off_still_takes_the_chat(
+    core: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The operator's request read the chat in AI mode; the AI handed it off before the write.
+    conversation_id = await new_chat(core)
+    stale = await Conversation.get(conversation_id)
+    await transition(
+        core=core, conversation_id=conversation_id, to=Mode.WAITING_OPERATOR, actor="ai"
+    )
+    fresh_read = modes._existing
+    reads = 0
+
+    async def first_read_is_stale(cid: PydanticObjectId) -> Conversation:
+        nonlocal reads
+        reads += 1
+        return stale if reads == 1 and stale is not None else await fresh_read(cid)
+
+    monkeypatch.setattr(modes, "_existing", first_read_is_stale)
+    operator = PydanticObjectId()
+    updated = await transition(
+        core=core,
+        conversation_id=conversation_id,
+        to=Mode.OPERATOR,
+        actor=f"operator:{operator}",
+        assignee_id=operator,
+    )
+    assert updated.mode is Mode.OPERATOR and updated.assignee_id == operator
+    moves = await ModeChange.find(ModeChange.conversation_id == conversation_id).to_list()
+    assert [(m.from_mode, m.to_mode) for m in moves] == [
+        (Mode.AI, Mode.WAITING_OPERATOR),
+        (Mode.WAITING_OPERATOR, Mode.OPERATOR),
+    ]
 
 
 async def test_hand_back_counts_operator_era_messages_as_answered(core: Core) -> None:

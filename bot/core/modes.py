@@ -54,6 +54,71 @@ class InvalidTransition(ValueError):
         self.target = target
 
 
+# A take-over that races the AI's own hand-off (ai -> waiting_operator) loses the
+# compare-and-set once; it then moves from the mode the chat is in now, if that is allowed.
+# Losing to the same move (another operator took the chat first) stays a conflict.
+_CAS_ATTEMPTS = 4
+
+
+async def _existing(conversation_id: PydanticObjectId) -> Conversation:
+    conversation = await Conversation.get(conversation_id)
+    if conversation is None:
+        raise LookupError(f"conversation {conversation_id} does not exist")
+    return conversation
+
+
+async def _compare_and_set(
+    *,
+    core: Core,
+    conversation_id: PydanticObjectId,
+    to: Mode,
+    assignee_id: PydanticObjectId | None,
+    fence: int | None,
+) -> tuple[Mode, Conversation] | None:
+    """Move the stored mode to `to`: (the mode it left, the updated chat), or None if already there.
+
+    Without `fence`, a lost race is retried from the fresh mode; with it, the first loss is final.
+    """
+    for attempt in range(_CAS_ATTEMPTS):
+        conversation = await _existing(conversation_id)
+        current = conversation.mode
+        if fence is not None and conversation.mode_version != fence:
+            raise InvalidTransition(current, to)
+        if attempt and current == to:
+            # Someone else made this very move meanwhile (two operators taking one chat).
+            raise InvalidTransition(current, to)
+        if current == to and (to is not Mode.OPERATOR or conversation.assignee_id == assignee_id):
+            return None
+        if current != to and to not in ALLOWED[current]:
+            raise InvalidTransition(current, to)
+        changes: dict[str, object] = {"mode": to.value}
+        if to is Mode.OPERATOR:
+            changes["assignee_id"] = assignee_id
+        elif to in (Mode.AI, Mode.CLOSED, Mode.WAITING_OPERATOR):
+            changes["assignee_id"] = None
+        changes["closed_at"] = utcnow() if to is Mode.CLOSED else None
+        if to is Mode.AI:
+            # Everything the customer said while a human had the chat counts as answered.
+            changes["answered_seq"] = conversation.last_customer_seq
+        where: dict[str, Any] = {"_id": conversation_id, "mode": current.value}
+        if fence is not None:
+            where["mode_version"] = version_filter(fence)
+        # Leaving the AI waits for an AI message being sent right now (the send lock): once
+        # this returns, nothing the AI said can still go out (bot.core.fencing).
+        async with ordered_sends(core, conversation_id) if current is Mode.AI else nullcontext():
+            raw = await Conversation.get_pymongo_collection().find_one_and_update(
+                where,
+                {"$set": changes, "$inc": {"last_seq": 1, "mode_version": 1}},
+                return_document=ReturnDocument.AFTER,
+            )
+        if raw is not None:
+            return current, Conversation.model_validate(raw)
+        if fence is not None:
+            break
+    fresh = await _existing(conversation_id)
+    raise InvalidTransition(fresh.mode, to)
+
+
 async def transition(
     *,
     core: Core,
@@ -72,41 +137,13 @@ async def transition(
     With `fence` (a `mode_version` read earlier), only a conversation still at that version
     moves: the AI's own hand-off never undoes an operator's take-over that came meanwhile.
     """
-    conversation = await Conversation.get(conversation_id)
-    if conversation is None:
-        raise LookupError(f"conversation {conversation_id} does not exist")
-    current = conversation.mode
-    if fence is not None and conversation.mode_version != fence:
-        raise InvalidTransition(current, to)
-    if current == to and (to is not Mode.OPERATOR or conversation.assignee_id == assignee_id):
-        return conversation
-    if current != to and to not in ALLOWED[current]:
-        raise InvalidTransition(current, to)
     now = utcnow()
-    changes: dict[str, object] = {"mode": to.value}
-    if to is Mode.OPERATOR:
-        changes["assignee_id"] = assignee_id
-    elif to in (Mode.AI, Mode.CLOSED, Mode.WAITING_OPERATOR):
-        changes["assignee_id"] = None
-    changes["closed_at"] = now if to is Mode.CLOSED else None
-    if to is Mode.AI:
-        # Everything the customer said while a human had the chat counts as answered.
-        changes["answered_seq"] = conversation.last_customer_seq
-    where: dict[str, Any] = {"_id": conversation_id, "mode": current.value}
-    if fence is not None:
-        where["mode_version"] = version_filter(fence)
-    # Leaving the AI waits for an AI message being sent right now (the send lock): once this
-    # returns, nothing the AI said can still go out (bot.core.fencing).
-    async with ordered_sends(core, conversation_id) if current is Mode.AI else nullcontext():
-        raw = await Conversation.get_pymongo_collection().find_one_and_update(
-            where,
-            {"$set": changes, "$inc": {"last_seq": 1, "mode_version": 1}},
-            return_document=ReturnDocument.AFTER,
-        )
-    if raw is None:
-        fresh = await Conversation.get(conversation_id)
-        raise InvalidTransition(fresh.mode if fresh else current, to)
-    updated: Conversation = Conversation.model_validate(raw)
+    moved = await _compare_and_set(
+        core=core, conversation_id=conversation_id, to=to, assignee_id=assignee_id, fence=fence
+    )
+    if moved is None:
+        return await _existing(conversation_id)
+    current, updated = moved
     await ModeChange(
         conversation_id=conversation_id,
         seq=updated.last_seq,

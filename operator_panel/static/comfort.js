@@ -298,7 +298,10 @@
   // --- the chat view stays at the newest message while the operator is at the bottom ------
 
   const PIN_SLACK_PX = 40;
-  const pin = { pinned: true, last: "" };
+  // How long after a wheel, touch or key the scroll events it causes may still arrive.
+  const USER_SCROLL_MS = 800;
+  const SCROLL_KEYS = new Set(["ArrowUp", "ArrowDown", "PageUp", "PageDown", "Home", "End", " "]);
+  const pin = { pinned: true, last: "", userUntil: 0, dragging: false };
 
   function distanceFromBottom(box) {
     return box.scrollHeight - box.scrollTop - box.clientHeight;
@@ -327,9 +330,34 @@
       pin.pinned = value;
       if (value) more.hidden = true;
     };
-    box.addEventListener("scroll", () => setPinned(distanceFromBottom(box) <= PIN_SLACK_PX), {
-      passive: true,
+    // Only the operator unpins the view: a scroll event that follows a wheel, a touch, a key
+    // or a scrollbar drag. Scroll events the page causes itself (re-pinning while the content
+    // grows, the box resized) arrive a frame late and may read a stale distance.
+    const byOperator = () => {
+      pin.userUntil = performance.now() + USER_SCROLL_MS;
+    };
+    box.addEventListener("wheel", byOperator, { passive: true });
+    box.addEventListener("touchmove", byOperator, { passive: true });
+    box.addEventListener("pointerdown", () => {
+      pin.dragging = true;
     });
+    const dropped = () => {
+      pin.dragging = false;
+      byOperator();
+    };
+    window.addEventListener("pointerup", dropped);
+    window.addEventListener("pointercancel", dropped);
+    window.addEventListener("keydown", (event) => {
+      if (SCROLL_KEYS.has(event.key)) byOperator();
+    });
+    box.addEventListener(
+      "scroll",
+      () => {
+        if (distanceFromBottom(box) <= PIN_SLACK_PX) setPinned(true);
+        else if (pin.dragging || performance.now() < pin.userUntil) setPinned(false);
+      },
+      { passive: true }
+    );
     more.addEventListener("click", () => {
       toBottom();
       setPinned(true);
