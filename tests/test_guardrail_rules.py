@@ -95,6 +95,15 @@ async def test_a_request_for_a_person_spelt_as_it_sounds_is_handed_over(
     assert (await guardrails.check_input(text)).action is Action.HANDOFF
 
 
+@pytest.mark.parametrize("text", ["ь", "Подъезд ъ 3, кв. 5", "ъъ ьь оператор?"])
+async def test_a_lone_soft_or_hard_sign_is_read_not_a_crash(
+    guardrails: Guardrails, text: str
+) -> None:
+    # Reduced to its sound, such a token is empty; the detector once indexed into it.
+    verdict = await guardrails.check_input(text)
+    assert verdict.action is (Action.HANDOFF if "оператор" in text else Action.ALLOW)
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -324,6 +324,8 @@ def _is_word(token: str, words: Sequence[str]) -> bool:
 
 def _has_stem(token: str, stems: Sequence[str]) -> bool:
     """Starts with a stem (through one typo for stems of five letters or more)."""
+    if not token:  # a lone soft or hard sign has no sound left
+        return False
     if any(token.startswith(stem) for stem in stems):
         return True
     for stem in _by_first(tuple(stems)).get(token[0], ()):
