@@ -131,10 +131,11 @@ class Settings(BaseSettings):
         # safety of a person (any business) and anger said in so many words
         "allergic reaction,anaphyla*,epipen,can't breathe,not breathing,unconscious,"
         "threaten*,i'm scared,i am scared,assault*,harass*,theft,ambulance,"
-        "unacceptable,fed up,sick of this,disgrace*,"
+        "unacceptable,fed up,sick of this,disgrace*,yelled at,shouted at,screamed at,humiliat*,"
         "аллергическая реакция,аллергическую реакцию,анафилак*,не дышит,без сознания,угрож*,"
         "мне страшно,напал*,домогат*,кража,скорую,скорая помощь,издевает*,"
-        "издевательств*,достало,сколько можно"
+        "издевательств*,достало,сколько можно,недопустим*,накричал*,кричал на,кричала на,орал на,"
+        "орала на,унизил*,унижа*,оскорбил*,оскорбля*"
     )
     handoff_after_failures: int = Field(default=2, ge=0)
 

@@ -40,6 +40,9 @@ _QUANTITY = re.compile(
 )
 # Single characters separated by spaces ("i g n o r e  a l l"): a double space is a word gap.
 _SPACED = re.compile(r"(?<!\S)(?:\w {1,3}){3,}\w(?!\S)")
+# A word of four or more single letters joined by dots, dashes or stars ("з.а.б.у.д.ь",
+# "i-g-n-o-r-e"); two or three ("т.е.", "U.S.A.") stay abbreviations.
+_DOTTED = re.compile(r"(?<!\S)(?:[^\W\d_][.*·_-]){3,}[^\W\d_][.*·_-]?(?!\S)")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2}[ :]?){8,}")
 _TRANSLIT = [
@@ -89,6 +92,7 @@ def fold(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = _INVISIBLE.sub("", text).casefold().replace("ё", "е")
     text = _SPACED.sub(_join_spaced, text)
+    text = _DOTTED.sub(lambda m: re.sub(r"[.*·_-]", "", m.group(0)), text)
     return _SUSPECT_WORD.sub(_fold_word, text)
 
 

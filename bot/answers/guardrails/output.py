@@ -28,12 +28,14 @@ _INSULT = re.compile(
     r"bastard|jerk|retard\w*|scum|fool|fools|idiotic|halfwit|nitwit)\b"
     r"|(идиот|дебил|дурак|дура\b|тупой|тупая|тупица|кретин|придурок|придурк|урод|бездар|"
     r"неудачник|лох|заткнись|сволоч|мразь|козел|козёл|бля|хуй|хуе|пизд|ебан|ебат|сука|сучк|"
-    r"говнюк|лентяй|бестолоч|болван|олух|недоумок|тупорыл)"
+    r"говнюк|лентяй|бестолоч|болван|олух|недоумок|тупорыл|нищеброд|быдл|ничтожеств|убог|жалк\w* "
+    r"(тип|человек|неудачник)|чмо\b|лузер|овощ\b|бомж)"
 )
 _COMMITMENT = re.compile(
     r"\b(i|we) (personally )?(guarantee|promise|assure you|will (refund|compensate|reimburse)|"
     r"(will|'ll) (give|send|offer) you (a )?(full )?(refund|discount|compensation|voucher|credit))"
-    r"|\bi guarantee\b|\bi promise\b|\b\d{1,3} ?% (off|discount)\b"
+    r"|\b(we|i)('ll| will)( \w+)? (refund|compensate|reimburse|pay you back)\b"
+    r"|(^|[.!?]\s+)guaranteed\s*[.!]|\bi guarantee\b|\bi promise\b|\b\d{1,3} ?% (off|discount)\b"
     r"|\b(full|100 ?%) refund\b|\bfree (of charge )?(for life|forever)\b|\bforever\b[^.!?\n]{0,30}\bfree\b"
     r"|\b(free|replace)[^.!?\n]{0,40}\b(for life|forever)\b"
     r"|(гарантирую|гарантируем|обещаю|обещаем|компенсируем|возместим|вернем (вам )?(все |всю )?деньги"

@@ -27,7 +27,8 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (
         "override",
         re.compile(
-            r"\b(ignore|disregard|forget|override|bypass|drop|skip|abandon|suspend|"
+            r"\b(ignore|disregard|forget|override|bypass|drop|skip|abandon|suspend|ditch|scrap|"
+            r"discard|toss|throw (out|away)|put aside|erase|wipe|"
             r"turn off|switch off|disable|deactivate|cancel|stop (following|applying)|set aside)\b"
             rf"[^.!?\n]{{0,40}}\b{_OWN_EN}?\b[^.!?\n]{{0,20}}\b{_EN_TARGET}\b"
         ),
@@ -36,6 +37,7 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         "override",
         re.compile(
             r"(игнорир|проигнорир|забудь|забудьте|отмени|отключи|выключи|сбрось|обойди|отложи|"
+            r"выкинь|выкиньте|выбрось|выбросьте|отбрось|отбросьте|наплюй на|плюнь на|забей на|сотри|"
             r"не следуй|не соблюдай|наруши|откажись от|сними)\w*"
             rf"[^.!?\n]{{0,40}}{_RU_TARGET}"
         ),
@@ -121,6 +123,11 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             r"|\bstarting with (the words )?.?you are\b"
             r"|\b(rules|instructions|guidelines|directives) (that )?you (operate|work|run|function) "
             r"(under|by|on)\b"
+            r"|\b(instructions|rules|guidelines|directives|directions|orders)\b[^.!?\n]{0,40}\b(did|have) "
+            r"you (get|got|receive|been given)\b[^.!?\n]{0,20}\b(from|by) (your |the )?(developers?|"
+            r"creators?|makers?|company|owners?|admins?|administrators?|programmers?|team)\b|\b(instructions|rules|guidelines|directives|prompt)\b"
+            r"[^\n]{0,60}\b(word for word|verbatim)\b|\b(word for word|verbatim)\b[^\n]{0,60}\b(your|the) "
+            r"(instructions|rules|guidelines|directives|prompt)\b"
         ),
     ),
     (
@@ -136,6 +143,11 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             r"|(правил|инструкци|указани|установк)\w*,? (по которым|которым|которые|согласно которым) "
             r"(ты|вы) (работаешь|работаете|следуешь|следуете|руководствуешься|подчиняешься)"
             r"|(покажи|выведи|повтори|раскрой|напиши|выдай|скажи)\w*[^.!?\n]{0,20}промпт"
+            r"|(инструкци|правил|указани|установк|промпт)\w*[^.!?\n]{0,40}(ты|вы) (получил|получила|"
+            r"получили|получаешь)[^.!?\n]{0,20}(от|у) (сво\w* |тво\w* |ваш\w* )?(разработчик|создател|"
+            r"владел|компани|админ|программист|команд)|(инструкци|правил|указани|установк|промпт)[^\n]{0,60}(дословно|слово в "
+            r"слово)|(дословно|слово в слово)[^\n]{0,60}(сво|тво|ваш)\w* (инструкци|правил|указани|"
+            r"установк|промпт)"
         ),
     ),
     (
@@ -187,19 +199,22 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             r"(that|the|this) (booking|order|reservation|account))"
             # "Hi, general manager of the north branch here." opening the message
             r"|(^|^(hi|hello|hey|good (morning|afternoon|evening))\b[ ,!]*)(a |the |your )?(colleague|"
-            r"general manager|duty manager|head office|it department|front desk|back office)\b"
+            r"general manager|duty manager|head office|it department|front desk|back office|admin|"
+            r"administrator|director|ceo|cto|owner|founder|management|billing|accounting|finance)\b"
             r"[^.!?\n]{0,40}\bhere\b"
-            r"[^\n]{0,160}\b(comp|free|waive|authori[sz]e|name|phone|configuration|instructions)\b"
+            r"[^\n]{0,160}\b(comp|free|waive|authori[sz]e|name|phone|configuration|instructions|"
+            r"mark\w*|discount|refund|credit|unlock|grant|activate|approve)\b"
         ),
     ),
     (
         "authority",
         re.compile(
-            r"(\bя\b|\bэто\b|\bкак\b)[^.!?\n]{0,20}(управляющ|директор|владел\w* (сети|отеля|"
-            r"магазина|компании|этого)|служб\w* безопасности|головн\w* офис|коллега|"
-            r"с ресепшен)[^\n]{0,160}(бесплатн|за сч[её]т (отеля|компании|"
-            r"заведения|магазина|фирмы|сети)|без оплаты|телефон\w* и (фамили|им)|(фамили|им)\w* и "
-            r"телефон|персональн\w* данн|данные (гост|клиент)|отключи|настройк|инструкци)"
+            r"(\bя\b|\bэто\b|\bкак\b|\bпишет\b|на связи)[^.!?\n]{0,20}(управляющ|директор|"
+            r"владел\w* (сети|отеля|магазина|компании|школы|этого)|служб\w* безопасности|головн\w* офис|"
+            r"коллега|с ресепшен)[^\n]{0,160}(разрешаю|даю (тебе |вам )?(право|разрешение)|бесплатн|"
+            r"за сч[её]т (отеля|компании|заведения|магазина|фирмы|сети)|без оплаты|телефон\w* и "
+            r"(фамили|им)|(фамили|им)\w* и телефон|персональн\w* данн|данные (гост|клиент)|отключи|"
+            r"настройк|инструкци)"
         ),
     ),
     (

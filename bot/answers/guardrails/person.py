@@ -218,6 +218,35 @@ _ROLE = re.compile(r"\b(act as|acting as|role|роль|роли|в роли|ка
 _PRODUCT_AFTER_BOT = re.compile(
     r"\b(robot|робот)[- ](vacuum|mop|cleaner|lawn|пылесос\w*|мойщик\w*)"
 )
+# Someone of the business asked to get in touch ("пусть мне напишет куратор", "can a
+# teacher call me back"): any staff role counts here, as the customer names the person;
+# "can the teacher write me a reference" asks for a thing, not for contact.
+_CONTACT_ME = re.compile(
+    r"\b(пусть|попросите|попроси|передайте|можно|could|can|would|have|let|ask)\b[^.!?;\n]{0,40}"
+    r"\b(напиш\w*|позвон\w*|перезвон\w*|свяж\w*|ответ\w*|call|text|email|e-mail|message|write|"
+    r"contact|reach|ring)\s+(мне|меня|со мной|me|back)\b(?!\s+(a|an|the|some|my|this|that|it)\b)"
+    r"|\b(мне|со мной)\s+(напиш|позвон|перезвон|свяж)\w*"
+)
+STAFF_ROLE = (
+    "teacher",
+    "tutor",
+    "curator",
+    "coordinator",
+    "doctor",
+    "nurse",
+    "mechanic",
+    "technician",
+    "преподавател",
+    "учител",
+    "куратор",
+    "методист",
+    "координатор",
+    "врач",
+    "доктор",
+    "мастер",
+    "техник",
+)
+_STAFF_STEMS = tuple(r for r in STAFF_ROLE if re.match(r"[а-я]", r))
 _NUMBER_WORDS = frozenset(
     [
         "two",
@@ -385,11 +414,20 @@ def person_request(text: str) -> float:
     short = sum(not t.isdigit() for _, tokens in sentences for t in tokens) <= SHORT
     best = 0.0
     for sentence, tokens in sentences:
+        if _CONTACT_ME.search(sentence) and any(_is_staff(t) for t in tokens):
+            return 1.0
         complaint = bool(_COMPLAINT.search(sentence))
         best = max(best, _sentence_score(tokens, short=short, complaint=complaint))
         if best == 1.0:
             break
     return best
+
+
+def _is_staff(token: str) -> bool:
+    """A person word, a desk, or any role of a business's staff."""
+    if _kind(token) in ("person", "desk", "weak"):
+        return True
+    return _is_word(token, STAFF_ROLE) or _has_stem(token, _STAFF_STEMS)
 
 
 def _describes_self(tokens: list[str], kinds: list[str], i: int) -> bool:

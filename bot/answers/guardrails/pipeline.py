@@ -219,8 +219,6 @@ class Guardrails:
             )
             if not ordinary:
                 return second_opinion
-        if attack >= self.config.attack_threshold and attack >= handoff:
-            return Verdict(Action.REFUSE, "semantic_attack", attack, "input")
         policy = handoff_verdict(
             text,
             person_score=asks_for_person(text),
@@ -230,7 +228,12 @@ class Guardrails:
             previous_kinds=previous_kinds,
             after_failures=self.config.handoff_after_failures,
         )
-        if policy is not None:
+        # A rule of the hand-off policy (words, a request, anger) outranks an attack read from
+        # meaning alone: a person reading an angry complaint is safe either way, a refusal of
+        # it is not. Meaning against meaning, the stronger reading wins.
+        if policy is not None and (
+            policy.detail != "semantic" or attack < self.config.attack_threshold or handoff > attack
+        ):
             return policy
         if attack >= self.config.attack_threshold:
             return Verdict(Action.REFUSE, "semantic_attack", attack, "input")
