@@ -109,12 +109,23 @@ def fake_model(first_token_s: float) -> Iterator[FakeModel]:
 
 @contextlib.asynccontextmanager
 async def process(
-    args: list[str], env: dict[str, str], ready_url: str, cwd: Path | None = None
+    args: list[str],
+    env: dict[str, str],
+    ready_url: str,
+    cwd: Path | None = None,
+    inherit: bool = True,
 ) -> AsyncIterator[None]:
-    """Run a server process until its `ready_url` answers 200; stop it afterwards."""
+    """Run a server process until its `ready_url` answers 200; stop it afterwards.
+
+    `env` adds to this process's environment, or with `inherit=False` is the whole of it.
+    """
     with tempfile.TemporaryFile() as errors:
         proc = await asyncio.create_subprocess_exec(
-            *args, env={**os.environ, **env}, cwd=cwd or ROOT, stdout=errors, stderr=errors
+            *args,
+            env={**os.environ, **env} if inherit else env,
+            cwd=cwd or ROOT,
+            stdout=errors,
+            stderr=errors,
         )
         try:
             async with httpx.AsyncClient() as client:

@@ -143,6 +143,7 @@ class KnowledgeBase:
         self._query_vectors = VectorCache(QUERY_VECTOR_CACHE_SIZE)
         self._second_query_vectors = VectorCache(QUERY_VECTOR_CACHE_SIZE)
         self._passage_vectors = VectorCache(PASSAGE_VECTOR_CACHE_SIZE)
+        self._passage_lock = threading.Lock()
         # The per-language searches of one query run side by side (see _search_sync).
         self._search_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kb-search")
 
@@ -370,6 +371,17 @@ class KnowledgeBase:
     def passage_vectors(self, texts: Sequence[str]) -> np.ndarray:
         """Passage embeddings of `texts`, (n, dim) float32; each text is embedded once per
         process while it stays among the recently used."""
+        known, missing = self._known_passages(texts)
+        if missing:
+            # One caller embeds what is missing while the others wait and then find it: many
+            # customers asking about the same page at once embed its sections once, not once
+            # each (the model runs one call at a time anyway).
+            with self._passage_lock:
+                known, missing = self._known_passages(texts)
+                self._embed_passages(missing, known)
+        return np.stack([known[text] for text in texts])
+
+    def _known_passages(self, texts: Sequence[str]) -> tuple[dict[str, np.ndarray], list[str]]:
         known: dict[str, np.ndarray] = {}
         missing: list[str] = []
         for text in dict.fromkeys(texts):
@@ -378,6 +390,9 @@ class KnowledgeBase:
                 missing.append(text)
             else:
                 known[text] = vector
+        return known, missing
+
+    def _embed_passages(self, missing: list[str], known: dict[str, np.ndarray]) -> None:
         if missing:
             if isinstance(self.embeddings, E5Embeddings):
                 fresh = self.embeddings.embed_array(missing)
@@ -386,7 +401,6 @@ class KnowledgeBase:
             for text, vector in zip(missing, fresh, strict=True):
                 self._passage_vectors.put(text, vector)
                 known[text] = vector
-        return np.stack([known[text] for text in texts])
 
     def forget_query_vectors(self) -> None:
         """Empty the query-vector cache (benchmarks; a new model behind the same instance)."""

@@ -205,6 +205,27 @@ async def test_the_stream_never_shows_an_unsafe_sentence() -> None:
     assert "idiot" not in shown and "Happy to help.".startswith(shown.strip())
 
 
+async def test_a_model_streams_word_by_word_and_a_whole_answer_goes_in_two_frames() -> None:
+    sent: list[str] = []
+
+    async def sink(text: str) -> None:
+        sent.append(text)
+
+    answer = " ".join(f"word{i}" for i in range(120)) + "."
+    guard = StreamGuard(sink, lambda t: check_answer(t, POLICY), max_chars=4000)
+    for word in answer.split(" "):
+        await guard(word + " ")
+    await guard.finish(answer)
+    assert "".join(sent).strip() == answer and all(len(f.split()) == 1 for f in sent)
+
+    sent.clear()
+    whole = StreamGuard(sink, lambda t: check_answer(t, POLICY), max_chars=4000)
+    await whole(answer)  # a knowledge answer is produced at once
+    await whole.finish(answer)
+    # What the checks let through at once, then the six held-back words: 7 frames, not 121.
+    assert "".join(sent) == answer and len(sent) == 1 + 6
+
+
 async def ask(app, text: str, language: str, author: str = "ai") -> dict[str, object]:  # type: ignore[no-untyped-def]
     session = await new_session(app, name="Eve", language=language)
     async with widget_socket(app, session["token"]) as ws:

@@ -18,6 +18,8 @@ TokenSink = Callable[[str], Awaitable[None]]
 HOLD_WORDS = 6
 OVERLAP_CHARS = 240
 RELEASE_WORDS = 4
+# A release this short is a model streaming: its words go out one frame each.
+WORD_FRAMES_UP_TO = 12
 _PIECE = re.compile(r"\s*\S+\s*|\s+")
 _WORD_START = re.compile(r"(?<!\S)\S")
 
@@ -67,8 +69,13 @@ class StreamGuard:
         await self._send(text)
 
     async def _send(self, text: str) -> None:
-        """A word a frame, as the model produced them: the widget still sees a stream."""
-        for piece in _PIECE.findall(text):
+        """A word a frame while a model streams (a release is a few words); a text produced
+        whole (a knowledge answer) in one frame, not hundreds: each frame costs a publish
+        and a socket write per viewer."""
+        pieces = _PIECE.findall(text)
+        if len(pieces) > WORD_FRAMES_UP_TO:
+            pieces = [text]
+        for piece in pieces:
             await self._sink(piece)
 
     async def finish(self, final: str) -> Verdict:
