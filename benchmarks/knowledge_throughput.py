@@ -92,8 +92,10 @@ class Round:
         return len(self.waits) / self.span
 
 
-async def customer(ws: Any, text: str, start: asyncio.Event) -> float:
-    await start.wait()
+async def customer(ws: Any, text: str, start: asyncio.Event | None = None) -> float:
+    """One question: the time from sending it (once `start` is set) to the AI's answer."""
+    if start is not None:
+        await start.wait()
     sent = time.perf_counter()
     await ws.send(json.dumps({"type": "message", "text": text, "client_id": str(uuid.uuid4())}))
     await frames_until(ws, is_ai_message)
@@ -133,7 +135,7 @@ async def run_rounds(base: str, customers: int, rounds: int) -> list[Round]:
             await frames_until(ws, lambda f: f["type"] == "history")
             sockets.append(ws)
         # One warm-up question, answered before the rounds start.
-        await customer(sockets[0], "Hello, what do you sell?", _set(asyncio.Event()))
+        await customer(sockets[0], "Hello, what do you sell?")
         results = []
         for round_no in range(rounds):
             start = asyncio.Event()
@@ -149,11 +151,6 @@ async def run_rounds(base: str, customers: int, rounds: int) -> list[Round]:
     finally:
         for ws in sockets:
             await ws.close()
-
-
-def _set(event: asyncio.Event) -> asyncio.Event:
-    event.set()
-    return event
 
 
 def embedder_rate(customers: int) -> float:

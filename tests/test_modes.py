@@ -32,6 +32,18 @@ async def new_chat(core: Core, *, language: str = "en") -> PydanticObjectId:
     return PydanticObjectId(result.message.conversation_id)
 
 
+async def take_over(
+    core: Core, conversation_id: PydanticObjectId, operator: PydanticObjectId
+) -> Conversation:
+    return await transition(
+        core=core,
+        conversation_id=conversation_id,
+        to=Mode.OPERATOR,
+        actor=f"operator:{operator}",
+        assignee_id=operator,
+    )
+
+
 async def test_every_mode_can_be_left_and_none_loops_to_itself() -> None:
     for mode, targets in ALLOWED.items():
         assert targets and mode not in targets
@@ -41,13 +53,7 @@ async def test_takeover_records_who_tells_customer_and_publishes(core: Core) -> 
     conversation_id = await new_chat(core, language="ru")
     events = core.bus.subscribe(str(conversation_id), owner="test")
     operator = PydanticObjectId()
-    updated = await transition(
-        core=core,
-        conversation_id=conversation_id,
-        to=Mode.OPERATOR,
-        actor=f"operator:{operator}",
-        assignee_id=operator,
-    )
+    updated = await take_over(core, conversation_id, operator)
     assert updated.mode is Mode.OPERATOR and updated.assignee_id == operator
     change = await ModeChange.find_one(ModeChange.conversation_id == conversation_id)
     assert change is not None
@@ -130,13 +136,7 @@ async def test_a_takeover_read_before_the_ais_hand_off_still_takes_the_chat(
 
     monkeypatch.setattr(modes, "_existing", first_read_is_stale)
     operator = PydanticObjectId()
-    updated = await transition(
-        core=core,
-        conversation_id=conversation_id,
-        to=Mode.OPERATOR,
-        actor=f"operator:{operator}",
-        assignee_id=operator,
-    )
+    updated = await take_over(core, conversation_id, operator)
     assert updated.mode is Mode.OPERATOR and updated.assignee_id == operator
     moves = await ModeChange.find(ModeChange.conversation_id == conversation_id).to_list()
     assert [(m.from_mode, m.to_mode) for m in moves] == [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from beanie import PydanticObjectId
@@ -74,8 +75,10 @@ async def _compare_and_set(
     to: Mode,
     assignee_id: PydanticObjectId | None,
     fence: int | None,
-) -> tuple[Mode, Conversation] | None:
-    """Move the stored mode to `to`: (the mode it left, the updated chat), or None if already there.
+    now: datetime,
+) -> tuple[Mode | None, Conversation]:
+    """Move the stored mode to `to`: (the mode it left, the updated chat), or (None, the chat)
+    when it is there already.
 
     Without `fence`, a lost race is retried from the fresh mode; with it, the first loss is final.
     """
@@ -88,7 +91,7 @@ async def _compare_and_set(
             # Someone else made this very move meanwhile (two operators taking one chat).
             raise InvalidTransition(current, to)
         if current == to and (to is not Mode.OPERATOR or conversation.assignee_id == assignee_id):
-            return None
+            return None, conversation
         if current != to and to not in ALLOWED[current]:
             raise InvalidTransition(current, to)
         changes: dict[str, object] = {"mode": to.value}
@@ -96,7 +99,7 @@ async def _compare_and_set(
             changes["assignee_id"] = assignee_id
         elif to in (Mode.AI, Mode.CLOSED, Mode.WAITING_OPERATOR):
             changes["assignee_id"] = None
-        changes["closed_at"] = utcnow() if to is Mode.CLOSED else None
+        changes["closed_at"] = now if to is Mode.CLOSED else None
         if to is Mode.AI:
             # Everything the customer said while a human had the chat counts as answered.
             changes["answered_seq"] = conversation.last_customer_seq
@@ -138,12 +141,16 @@ async def transition(
     moves: the AI's own hand-off never undoes an operator's take-over that came meanwhile.
     """
     now = utcnow()
-    moved = await _compare_and_set(
-        core=core, conversation_id=conversation_id, to=to, assignee_id=assignee_id, fence=fence
+    current, updated = await _compare_and_set(
+        core=core,
+        conversation_id=conversation_id,
+        to=to,
+        assignee_id=assignee_id,
+        fence=fence,
+        now=now,
     )
-    if moved is None:
-        return await _existing(conversation_id)
-    current, updated = moved
+    if current is None:
+        return updated
     await ModeChange(
         conversation_id=conversation_id,
         seq=updated.last_seq,
