@@ -2,11 +2,11 @@
 
     uv run python benchmarks/guardrail_latency.py [ROUNDS]
 
-What a reply costs anyway, measured in the same run as the floor: the query embedding the
-knowledge search makes for the message, and streaming a ~70-word answer token by token to
-a sink. What the guardrails add on top: the input stage (normalising, patterns, the
-semantic detector's exemplar comparison on the message's embedding, which comes from the
-same query-vector cache the search uses, so it is not computed twice) and the output stage
+What a reply costs anyway, measured in the same run as the floor: the query embeddings the
+knowledge search makes for the message (e5 and USE), and streaming a ~70-word answer token
+by token to a sink. What the guardrails add on top: the input stage (normalising, patterns, the
+semantic detector's exemplar comparison on the message's embeddings, which come from the
+same query-vector caches the search uses, so it is not computed twice) and the output stage
 (held-back streaming with the checks on every token, the final check). Target: p99 of the
 added time ≤ 10 ms per message on this machine.
 """
@@ -22,7 +22,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from bot.answers.guardrails import GuardrailConfig, Guardrails
-from bot.answers.guardrails.embedders import E5QueryEmbedder
+from bot.answers.guardrails.embedders import shipped_embedders
+from bot.answers.guardrails.semantic import QueryEmbedder
 from config import Settings
 
 MESSAGES = [
@@ -57,10 +58,9 @@ TOKENS = [w + " " for w in ANSWER.split()]
 class CachedEmbedder:
     """The knowledge search's query-vector cache, in miniature."""
 
-    name = "e5-small"
-
-    def __init__(self, inner: E5QueryEmbedder) -> None:
+    def __init__(self, inner: QueryEmbedder) -> None:
         self.inner = inner
+        self.name = inner.name
         self.cache: dict[str, np.ndarray] = {}
 
     async def vectors(self, texts: Sequence[str]) -> np.ndarray:
@@ -74,8 +74,15 @@ class CachedEmbedder:
 async def main(rounds: int) -> tuple[list[float], list[float]]:
     """Print the report; return the per-message seconds (floor, added by the guardrails)."""
     settings = Settings(_env_file=None, allowed_link_domains="shop.example")
-    embedder = CachedEmbedder(E5QueryEmbedder())
-    guardrails = Guardrails(GuardrailConfig.from_settings(settings), embedder)
+    embedders = [CachedEmbedder(e) for e in shipped_embedders()]
+    guardrails = Guardrails(GuardrailConfig.from_settings(settings), embedders)
+
+    async def search_embeddings(message: str) -> None:
+        """The search's embeddings of the message (cache misses)."""
+        for embedder in embedders:
+            embedder.cache.pop(message, None)
+            await embedder.vectors([message])
+
     await guardrails.warm_up()
     policy = guardrails.output_policy(
         channel="widget", instructions="You are the shop's assistant."
@@ -89,9 +96,8 @@ async def main(rounds: int) -> tuple[list[float], list[float]]:
     added: list[float] = []
     for _ in range(rounds):
         for message in MESSAGES:
-            embedder.cache.pop(message, None)
             started = time.perf_counter()
-            await embedder.vectors([message])  # the search's embedding (a cache miss)
+            await search_embeddings(message)
             for token in TOKENS:
                 await sink(token)
             floor.append(time.perf_counter() - started)
@@ -107,8 +113,9 @@ async def main(rounds: int) -> tuple[list[float], list[float]]:
     suspicious: list[float] = []
     for _ in range(rounds):
         for message in SUSPICIOUS:
-            embedder.cache.clear()
-            await embedder.vectors([message])  # the search's embedding, as above
+            for embedder in embedders:
+                embedder.cache.clear()
+            await search_embeddings(message)
             started = time.perf_counter()
             await guardrails.check_input(message)
             suspicious.append(time.perf_counter() - started)
@@ -118,7 +125,7 @@ async def main(rounds: int) -> tuple[list[float], list[float]]:
 
     print(f"messages: {len(added)} ({rounds} rounds of {len(MESSAGES)})")
     for label, values in (
-        ("floor (query embedding + plain streaming)", floor),
+        ("floor (query embeddings + plain streaming)", floor),
         ("added by the guardrails (input + output)", added),
     ):
         print(f"{label:42s} p50 {ms(values, 50):6.2f} ms  p99 {ms(values, 99):6.2f} ms")

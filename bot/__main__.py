@@ -299,13 +299,13 @@ def cmd_eval_guardrails(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from bot.answers.guardrails import GuardrailConfig, Guardrails
-    from bot.answers.guardrails.embedders import E5QueryEmbedder
+    from bot.answers.guardrails.embedders import embedders_for
     from bot.answers.guardrails.evaluation import evaluate, load_cases
 
     settings = load_settings()
     if args.allowed_domains is not None:
         settings = settings.model_copy(update={"allowed_link_domains": args.allowed_domains})
-    guardrails = Guardrails(GuardrailConfig.from_settings(settings), E5QueryEmbedder())
+    guardrails = Guardrails(GuardrailConfig.from_settings(settings), embedders_for(None))
     summary = asyncio.run(evaluate(guardrails, load_cases(Path(args.cases))))
     print(summary.table())
     if args.show_failures and summary.failures():

@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     csat_enabled: bool = True
     # Guardrails (bot/answers/guardrails): the semantic detector and its score margins.
     guardrails_semantic: bool = True
-    guardrails_attack_threshold: float = 0.02
+    guardrails_attack_threshold: float = 0.03
     guardrails_handoff_threshold: float = 0.03
     # What happens when an answer fails an output check: a safe answer, or an operator too.
     guardrails_output_failure: Literal["refuse", "handoff"] = "refuse"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bot.answers.guardrails import Action, GuardrailConfig, Guardrails, OutputPolicy, check_answer
-from bot.answers.guardrails.embedders import E5QueryEmbedder
+from bot.answers.guardrails.embedders import embedders_for
 from bot.answers.guardrails.handoff import asks_for_person
 from bot.answers.guardrails.normalize import fold, views
 from bot.answers.guardrails.patterns import match_patterns
@@ -17,7 +17,7 @@ from config import Settings
 
 @pytest.fixture(scope="module")
 def guardrails() -> Guardrails:
-    return Guardrails(GuardrailConfig.from_settings(Settings(_env_file=None)), E5QueryEmbedder())
+    return Guardrails(GuardrailConfig.from_settings(Settings(_env_file=None)), embedders_for(None))
 
 
 @pytest.mark.parametrize(

@@ -14,11 +14,12 @@ from beanie import PydanticObjectId
 from bot.__main__ import main
 from bot.answers.agent import AgentReplies
 from bot.answers.guardrails import Action, GuardrailConfig, Guardrails, StreamGuard, check_answer
-from bot.answers.guardrails.embedders import E5QueryEmbedder
+from bot.answers.guardrails.embedders import embedders_for, shipped_embedders
 from bot.answers.guardrails.handoff import asks_for_person, failures_in_a_row, trigger_word
 from bot.answers.guardrails.normalize import fold, views
 from bot.answers.guardrails.output import OutputPolicy, limit_length
 from bot.answers.guardrails.patterns import match_patterns
+from bot.answers.guardrails.semantic import LABELS, exemplars, shipped_vectors
 from bot.answers.model_context import DEFAULT_SYSTEM_PROMPT
 from bot.core.documents import Conversation, Message, PromptBlock
 from bot.core.types import Mode
@@ -75,7 +76,7 @@ PERSON = [
 
 @pytest.fixture(scope="module")
 def guardrails() -> Guardrails:
-    return Guardrails(GuardrailConfig.from_settings(Settings(_env_file=None)), E5QueryEmbedder())
+    return Guardrails(GuardrailConfig.from_settings(Settings(_env_file=None)), embedders_for(None))
 
 
 def test_disguises_are_undone_before_matching() -> None:
@@ -330,6 +331,42 @@ def test_the_eval_command_prints_a_table_and_fails_below_thresholds(
 
 
 # --- generalisation: decisions that mean the same for any business ---------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I would rather discuss this with somebody from your team who can actually decide",
+        "хочу обсудить это с кем-то из вашей команды, кто может принять решение",
+        "is there somebody in the office who could look at my case",
+    ],
+)
+async def test_a_request_for_a_person_no_rule_knows_is_handed_off_by_its_meaning(
+    guardrails: Guardrails, text: str
+) -> None:
+    assert asks_for_person(text) == 0.0  # no word of a person the rules know
+    verdict = await guardrails.check_input(text)
+    assert (verdict.action, verdict.rule) == (Action.HANDOFF, "handoff_semantic")
+
+
+@pytest.mark.parametrize(
+    "text", ["hi", "ok", "yes", "да", "привет", "алло", "Hello, is anyone there?"]
+)
+async def test_a_short_reply_is_never_handed_off_by_its_meaning(
+    guardrails: Guardrails, text: str
+) -> None:
+    # One-word replies sit next to one-word requests ("operator") in any embedding.
+    assert (await guardrails.check_input(text)).action is Action.ALLOW
+
+
+def test_the_exemplar_vectors_ship_for_every_model_and_match_the_exemplars() -> None:
+    # Stale vectors would make the first customer wait while ~700 exemplars are embedded.
+    for embedder in shipped_embedders():
+        vectors = shipped_vectors(embedder.name)
+        assert vectors is not None, f"run eval/tools/build_exemplars.py ({embedder.name})"
+        assert {k: len(v) for k, v in vectors.items()} == {
+            label: len(exemplars(label)) for label in LABELS
+        }
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import httpx
 from langchain_core.tools import BaseTool
 from loguru import logger
 
-from bot.answers.guardrails import GuardrailConfig, Guardrails, embedder_for
+from bot.answers.guardrails import GuardrailConfig, Guardrails, embedders_for
 from bot.answers.knowledge import KnowledgeSearch, RagKnowledge
 from bot.answers.replies import ReplyGenerator
 from bot.core.prompt_blocks import load_enabled
@@ -87,7 +87,7 @@ async def running_engine(
             if replier is None:
                 replier = await default_replier(core.settings, knowledge, stack)
             guardrails = Guardrails(
-                GuardrailConfig.from_settings(core.settings), embedder_for(knowledge)
+                GuardrailConfig.from_settings(core.settings), embedders_for(knowledge)
             )
             engine = Engine(replier=replier, knowledge=knowledge, guardrails=guardrails)
             # Every lazy part loads now, not while the first customer waits.

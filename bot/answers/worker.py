@@ -27,7 +27,7 @@ from bot.answers.guardrails import (
     Guardrails,
     OutputPolicy,
     Verdict,
-    embedder_for,
+    embedders_for,
     refusal,
 )
 from bot.answers.model_context import ModelContext, build_model_context
@@ -180,7 +180,7 @@ class ReplyWorker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self.guardrails = engine.guardrails or Guardrails(
-            GuardrailConfig.from_settings(core.settings), embedder_for(engine.knowledge)
+            GuardrailConfig.from_settings(core.settings), embedders_for(engine.knowledge)
         )
 
     async def run(self) -> None:

@@ -59,7 +59,9 @@ _CUSTOMER_ASKED = re.compile(
     r"(person|human|operator)|customer (asked|requested)",
     re.IGNORECASE,
 )
-_POLICY = re.compile(r"^(sensitive_topic|anger|repeated_failures)\b|^hand-off policy$")
+_POLICY = re.compile(
+    r"^(sensitive_topic|anger|repeated_failures|handoff_semantic)\b|^hand-off policy$"
+)
 _MODEL_FAILURE = re.compile(r"^no chat model$|^the AI failed|error|timeout|exception", re.I)
 _KNOWLEDGE = re.compile(
     r"\b(know|knowledge|not found|no answer|couldn'?t find|could not find|no information)",

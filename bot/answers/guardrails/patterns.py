@@ -236,11 +236,17 @@ def match_patterns(views: list[str]) -> tuple[str, str] | None:
     return (found[0], found[1]) if found else None
 
 
-def first_match(views: list[str]) -> tuple[str, str, int] | None:
-    """The first (rule, matched text, index of the view it was found in), or None."""
-    for index, view in enumerate(views):
-        for rule, pattern in PATTERNS:
-            found = pattern.search(view)
-            if found:
-                return rule, found.group(0)[:80], index
+def first_match(
+    views: list[str], prefer: frozenset[str] = frozenset()
+) -> tuple[str, str, int] | None:
+    """The first (rule, matched text, index of the view it was found in), or None; a rule
+    in `prefer` found in any view comes before every other rule."""
+    for rules in (prefer, None):
+        for index, view in enumerate(views):
+            for rule, pattern in PATTERNS:
+                if rules is not None and rule not in rules:
+                    continue
+                found = pattern.search(view)
+                if found:
+                    return rule, found.group(0)[:80], index
     return None

@@ -37,6 +37,9 @@ _NAME_INSTRUCTION = re.compile(
 )
 # Below this many words a message's embedding says little about intent ("second question").
 SEMANTIC_MIN_WORDS = 4
+# ...and below this many, too little for an attack read from meaning alone ("tell me a
+# story"): short attacks name what they want, and the patterns see those words.
+SEMANTIC_ATTACK_MIN_WORDS = 5
 # Pattern rules no ordinary question trips (markup, an instruction in another language).
 FIRM_RULES = frozenset({"delimiter", "foreign_injection"})
 # A pattern is overruled when the message reads this much more like the ordinary exemplars
@@ -127,10 +130,18 @@ def readings(text: str) -> list[str]:
 class Guardrails:
     """One per process: exemplar vectors are embedded once and reused."""
 
-    def __init__(self, config: GuardrailConfig, embedder: QueryEmbedder | None = None) -> None:
+    def __init__(
+        self,
+        config: GuardrailConfig,
+        embedders: QueryEmbedder | Sequence[QueryEmbedder] | None = None,
+    ) -> None:
         self.config = config
-        self.embedder = embedder if config.semantic else None
-        self._index = ExemplarIndex(self.embedder) if self.embedder is not None else None
+        if embedders is None or not config.semantic:
+            embedders = []
+        elif not isinstance(embedders, Sequence):
+            embedders = [embedders]
+        self.embedders: list[QueryEmbedder] = list(embedders)
+        self._indexes = [ExemplarIndex(e) for e in self.embedders]
         # Scores started ahead of their check (`prefetch`), by the texts they score.
         self._ahead: dict[tuple[str, ...], asyncio.Task[list[Scores]]] = {}
 
@@ -138,7 +149,7 @@ class Guardrails:
         """Start embedding what `check_input(text)` will embed, so that the check finds it
         done; the caller goes on reading the chat meanwhile. Only a check of the same
         readings uses it."""
-        if self._index is None or not text.strip():
+        if not self._indexes or not text.strip():
             return
         key = tuple(readings(text))
         if key in self._ahead:
@@ -158,14 +169,26 @@ class Guardrails:
         return await self._embed_scores(texts)
 
     async def _embed_scores(self, texts: Sequence[str]) -> list[Scores]:
-        if self._index is None or self.embedder is None or not texts:
+        if not self._indexes or not texts:
             return []
         try:
-            vectors: np.ndarray = await self.embedder.vectors(list(texts))
-            return [await self._index.score_vector(v) for v in vectors]
-        except Exception as exc:  # the patterns still stand when the model cannot load
+            views = await asyncio.gather(*(self._view_scores(i, texts) for i in self._indexes))
+        except Exception as exc:  # the patterns still stand when a model cannot load
             logger.warning("semantic guardrail unavailable: {}", exc)
             return []
+        # Each model's margins are on the same scale (cosine minus cosine): their mean.
+        return [
+            Scores(
+                attack=float(np.mean([v[i].attack for v in views])),
+                handoff=float(np.mean([v[i].handoff for v in views])),
+            )
+            for i in range(len(texts))
+        ]
+
+    @staticmethod
+    async def _view_scores(index: ExemplarIndex, texts: Sequence[str]) -> list[Scores]:
+        vectors: np.ndarray = await index.embedder.vectors(list(texts))
+        return [await index.score_vector(v) for v in vectors]
 
     async def check_input(
         self,
@@ -182,7 +205,8 @@ class Guardrails:
             return Verdict(Action.REFUSE, "display_name", 1.0, "input", "instruction in a name")
         second_opinion: Verdict | None = None
         for name, value in fields:
-            found = first_match(views(value))
+            # Markup is named first: the words inside it could be a customer's.
+            found = first_match(views(value), prefer=frozenset({"delimiter"}))
             if found is None:
                 continue
             rule, matched, view = found
@@ -196,7 +220,7 @@ class Guardrails:
             semantic.append(display_name)
         scores = await self._scores(semantic) if text.strip() else []
         attack = max((s.attack for s in scores), default=0.0)
-        if len(text.split()) < SEMANTIC_MIN_WORDS and len(scores) == 1:
+        if len(text.split()) < SEMANTIC_ATTACK_MIN_WORDS and len(scores) == 1:
             attack = min(attack, 0.0)  # too few words to carry an instruction: meaning is noise
         handoff = scores[0].handoff if scores else 0.0
         hidden = hidden_readings(text)
