@@ -16,7 +16,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -69,10 +69,9 @@ async def write_shipped_vectors(embedder: QueryEmbedder, directory: str) -> None
     """Embed the exemplars and save them beside them (run after editing `data/*.txt`)."""
     arrays = {label: await embedder.vectors(exemplars(label)) for label in LABELS}
     # Half precision: similarities need three digits, the package half the megabytes.
-    halves = {label: a.astype(np.float16) for label, a in arrays.items()}
-    np.savez_compressed(
-        f"{directory}/vectors-{embedder.name}.npz", digest=np.array(digest()), **halves
-    )
+    halves: dict[str, Any] = {label: a.astype(np.float16) for label, a in arrays.items()}
+    halves["digest"] = np.array(digest())
+    np.savez_compressed(f"{directory}/vectors-{embedder.name}.npz", **halves)
 
 
 @dataclass(frozen=True, slots=True)
