@@ -17,6 +17,10 @@ about a quarter of an hour on 2 shared cores; each module's own command line run
   takes several minutes to build) — `KnowledgeBase.search` with HNSW against numpy brute force.
 - `sockets`: benchmarks/socket_memory.py — memory per widget socket against a bare socket.
 - `ingest`: benchmarks/ingest.py when it exists (webhook ingest against a bare endpoint).
+- `knowledge`: benchmarks/knowledge_throughput.py — knowledge answers/s with many widget
+  customers at once (200; `--quick` 20), against the query embedders' own queries/s, and
+  the customers' p95 wait; the last round is the one in the table (the first includes
+  the cold start), every round is in its own report.
 """
 
 from __future__ import annotations
@@ -219,6 +223,26 @@ async def ingest_rows(args: argparse.Namespace) -> list[Row]:
     return [Row(**row) for row in found]
 
 
+async def knowledge_rows(args: argparse.Namespace) -> list[Row]:
+    from benchmarks import knowledge_throughput as kt
+
+    results = await kt.measure(args.customers, args.knowledge_rounds)
+    kt.report(results)
+    last = results.rounds[-1]
+    p95 = kt.pct(last.waits, 0.95)
+    return [
+        Row(
+            f"knowledge answers/s, {results.customers} customers at once (last round)",
+            last.rate,
+            results.embedder_qps,
+            "/s",
+            "≥ 0.7× embedders",
+            last.rate >= 0.7 * results.embedder_qps,
+        ),
+        Row(f"  p95 wait of the {results.customers}", p95, None, "s", "≤ 5 s", p95 <= 5.0),
+    ]
+
+
 class Skipped(Exception):
     """A benchmark that cannot run here; the reason goes under the table."""
 
@@ -229,6 +253,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], Awaitable[list[Row]]]] = {
     "rag": rag_rows,
     "sockets": socket_rows,
     "ingest": ingest_rows,
+    "knowledge": knowledge_rows,
 }
 
 
@@ -260,6 +285,8 @@ def main() -> None:
     parser.add_argument("--rag-sizes", type=int, nargs="+", default=None)
     parser.add_argument("--rag-queries", type=int, default=None)
     parser.add_argument("--sockets", type=int, default=None)
+    parser.add_argument("--customers", type=int, default=None)
+    parser.add_argument("--knowledge-rounds", type=int, default=None)
     args = parser.parse_args()
     quick = args.quick
     defaults = {
@@ -268,6 +295,8 @@ def main() -> None:
         "rag_sizes": [2_000] if quick else [10_000],
         "rag_queries": 60 if quick else 200,
         "sockets": 200 if quick else 1_000,
+        "customers": 20 if quick else 200,
+        "knowledge_rounds": 2 if quick else 3,
     }
     for key, value in defaults.items():
         if getattr(args, key) is None:
