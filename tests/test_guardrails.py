@@ -238,6 +238,25 @@ async def ask(app, text: str, language: str, author: str = "ai") -> dict[str, ob
         return answer
 
 
+async def test_the_servers_guardrails_read_through_both_models_of_the_knowledge_base(
+    settings: Settings,
+) -> None:
+    async with live_app(settings, run_worker=False) as app:
+        guardrails = app.engine.guardrails
+        assert guardrails is not None
+        assert [e.name for e in guardrails.embedders] == ["e5-small", "use"]
+        question = "Could I talk this over with somebody from your team who can decide?"
+        verdict = await guardrails.check_input(question)
+        kb = await app.engine.knowledge.base()  # type: ignore[attr-defined]
+        misses = kb.vector_cache_misses
+        kb.query_vector(question)  # what the search that follows embeds
+        kb.second_query_vector(question)
+    # Read by both models' meaning (no rule names a person here), and the search embeds
+    # nothing again: both vectors came from its caches.
+    assert (verdict.action, verdict.rule) == (Action.HANDOFF, "handoff_semantic")
+    assert kb.vector_cache_misses == misses
+
+
 async def test_an_attack_in_the_widget_gets_a_polite_refusal(settings: Settings) -> None:
     async with live_app(settings) as app:
         answer = await ask(app, ATTACKS[4], "ru")
