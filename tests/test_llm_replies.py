@@ -265,12 +265,15 @@ async def test_failure_notice_is_in_english_for_an_english_customer(
         question = await say(core, "Hello, where is my parcel?")
         cid = question.conversation_id
 
+        # With nobody online, the hand-off's availability notice follows the failure's.
         async def noticed() -> bool:
-            return bool(await messages(cid, Author.SYSTEM))
+            return len(await messages(cid, Author.SYSTEM)) == 2
 
         await eventually(noticed)
-        [notice] = await messages(cid, Author.SYSTEM)
+        notice, availability = await messages(cid, Author.SYSTEM)
         [customer] = await messages(cid, Author.CUSTOMER)
 
     assert notice.text == text_for("ai_failed", "en")
+    assert availability.meta["kind"] == "operator_availability"
+    assert availability.text.startswith(text_for("operator_soon", "en"))
     assert customer.text == "Hello, where is my parcel?"

@@ -29,7 +29,7 @@ from config import Settings
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import FakeTwilio, new_sid, signed_headers
 from tests.panel.helpers import sign_in
-from tests.support import LiveApp, ingested, live_app, new_session, widget_socket
+from tests.support import LiveApp, eventually, ingested, live_app, new_session, widget_socket
 
 TOKEN = "424242:AAF-media-test-token"
 SECRET = "tg-media-secret-0123456789"
@@ -409,7 +409,12 @@ async def test_the_panel_shows_a_customers_photo_as_a_thumbnail_and_attaches_a_f
         )
         link = page.locator('#messages li[data-author="operator"] .attachment-link')
         await expect(link).to_contain_text("terms.pdf", timeout=10_000)
-        assert telegram.uploads == [("sendDocument", "terms.pdf", PDF)]
+
+        # The panel shows the stored message; the outbox delivers it right behind.
+        async def delivered() -> bool:
+            return telegram.uploads == [("sendDocument", "terms.pdf", PDF)]
+
+        await eventually(delivered)
     finally:
         await context.close()
 
