@@ -1,8 +1,11 @@
 """The hot paths' queries use an index on the embedded database, so they stay fast as it grows.
 
-SecantusDB plans some filter shapes (a top-level `$and`, for one) as a collection scan where
-MongoDB would use the index; a dedup check that scans every message grows by ~35 ms per
-thousand stored messages. Every `find` the message path sends is explained here.
+SecantusDB plans some filter shapes as a collection scan where MongoDB would use the index:
+a top-level `$and` or `$or`, and any filter whose fields are not all in one index (`_id` plus
+another field scans too). A dedup check that scans every message grows by ~35 ms per
+thousand stored messages; the outbox's claim, scanning every message for each one sent, made
+each round of 200 customers slower than the last. Every filter the message path sends —
+finds, find-and-modifies and updates, on the way in and on the way out — is explained here.
 """
 
 from __future__ import annotations
@@ -18,22 +21,33 @@ from bot.answers.worker import ReplyWorker
 from bot.core.channel_context import CoreChannelContext
 from bot.core.conversations import latest_messages, messages_after
 from bot.core.documents import Conversation
+from bot.core.modes import say_to_customer
 from bot.core.outbox import deliver_pending
 from bot.core.pipeline import handle_incoming_message
 from bot.core.runtime import Core
 from bot.core.types import InboundMessage
+from tests.support import RecordingOutput
 
 
 class _Finds(monitoring.CommandListener):
-    """Records `find` commands while recording is on (listeners are process-wide)."""
+    """Records the filters of finds, find-and-modifies and updates while recording is on
+    (listeners are process-wide), each as the `find` that explains it."""
 
     def __init__(self) -> None:
         self.recording = False
         self.commands: list[dict[str, Any]] = []
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if self.recording and event.command_name == "find":
-            self.commands.append({"find": event.command["find"], **_filter(event.command)})
+        if not self.recording:
+            return
+        command = event.command
+        if event.command_name == "find":
+            self.commands.append({"find": command["find"], **_filter(command)})
+        elif event.command_name == "findAndModify":
+            self.commands.append({"find": command["findAndModify"], "filter": command["query"]})
+        elif event.command_name == "update":
+            for update in command["updates"]:
+                self.commands.append({"find": command["update"], "filter": dict(update["q"])})
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -87,14 +101,23 @@ async def test_the_message_path_never_scans_a_collection(
     await latest_messages(conversation.id, limit=30)
     await latest_messages(conversation.id, before_seq=2, limit=30)
     await messages_after(conversation.id, 0)
+    output = core.outputs["widget"] = RecordingOutput()
+    # Stored, claimed by the outbox, sent and marked sent.
+    await say_to_customer(core=core, conversation=conversation, text="Hello!", kind="greeting")
+    assert [o.message.text for o in output.sent] == ["Hello!"]
     await deliver_pending(core=core, conversation=conversation)
     await CoreChannelContext(core).history(str(conversation.id), after_seq=0, limit=50)
     await ReplyWorker(core, engine).sweep()
 
     database = core.mongo[core.settings.mongodb_db]
     explained = [c for c in finds.commands if c["find"] != "prompt_blocks" and c["filter"]]
+    seen: set[str] = set()
+    explained = [c for c in explained if not (repr(c) in seen or seen.add(repr(c)))]
     assert {c["find"] for c in explained} >= {"messages", "contacts", "conversations"}
+    scans: list[str] = []
     for command in explained:
         answer = await database.command({"explain": command, "verbosity": "queryPlanner"})
         stages = set(_stages(answer["queryPlanner"]["winningPlan"]))
-        assert "COLLSCAN" not in stages, f"{command} scans its collection: {stages}"
+        if "COLLSCAN" in stages:
+            scans.append(f"{command}")
+    assert scans == []

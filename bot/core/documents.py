@@ -139,6 +139,20 @@ class Message(Document):
             IndexModel([("provider_message_id", ASCENDING)], name="provider_id", sparse=True),
             # The outbox sweep: messages still pending (few, whatever the collection's size).
             IndexModel([("status", ASCENDING), ("created_at", ASCENDING)], name="status_created"),
+            # The outbox: a chat's pending messages, and the claims on one. MongoDB would
+            # serve these from the indexes above; the embedded SecantusDB uses an index only
+            # when it holds every field of the filter, and scans the collection otherwise.
+            IndexModel(
+                [("conversation_id", ASCENDING), ("status", ASCENDING)], name="conversation_status"
+            ),
+            IndexModel(
+                [("_id", ASCENDING), ("status", ASCENDING), ("meta.claimed_at", ASCENDING)],
+                name="claim_at",
+            ),
+            IndexModel(
+                [("_id", ASCENDING), ("status", ASCENDING), ("meta.claimed_by", ASCENDING)],
+                name="claim_by",
+            ),
         ]
 
     def operator_view(self) -> dict[str, Any]:

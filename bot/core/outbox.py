@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from beanie import PydanticObjectId
 from loguru import logger
-from pymongo import ReturnDocument
 
 from bot.core.conversations import set_message_status
 from bot.core.documents import Contact, Conversation, Message, utcnow
@@ -43,21 +42,28 @@ def outbound_of(
 async def _claim(message: Message, *, steal_from: str | None = None) -> bool:
     """Take a pending message for sending so two processes never send it twice.
 
-    `steal_from` names a claimant known to be dead, whose fresh claim may be taken.
+    `steal_from` names a claimant known to be dead, whose fresh claim may be taken. Each way
+    a message can be claimable is its own atomic attempt, the first that matches wins: one
+    filter with an `$or` would be a collection scan on the embedded database (its planner
+    uses an index only for a filter whose fields are all in it), paid for every message sent.
     """
     now = utcnow()
+    pending = {"_id": message.id, "status": DeliveryStatus.PENDING.value}
     claimable: list[dict[str, Any]] = [
-        {"meta.claimed_at": {"$exists": False}},
+        {"meta.claimed_at": None},  # never claimed (null matches a missing field)
         {"meta.claimed_at": {"$lt": now - CLAIM_TTL}},
     ]
     if steal_from is not None:
         claimable.append({"meta.claimed_by": steal_from})
-    raw = await Message.get_pymongo_collection().find_one_and_update(
-        {"_id": message.id, "status": DeliveryStatus.PENDING.value, "$or": claimable},
-        {"$set": {"meta.claimed_at": now, "meta.claimed_by": CLAIMANT}},
-        return_document=ReturnDocument.AFTER,
-    )
-    return raw is not None
+    for way in claimable:
+        raw = await Message.get_pymongo_collection().find_one_and_update(
+            {**pending, **way},
+            {"$set": {"meta.claimed_at": now, "meta.claimed_by": CLAIMANT}},
+            projection={"_id": 1},
+        )
+        if raw is not None:
+            return True
+    return False
 
 
 async def sweep_outbox(*, core: Core, limit: int = 200) -> int:
@@ -127,17 +133,15 @@ async def _deliver_in_order(
     if output is None:
         logger.warning("no output channel {!r} in this process", conversation.channel)
         return 0
-    pending = (
-        await Message.find(
-            {
-                "conversation_id": conversation.id,
-                "status": DeliveryStatus.PENDING.value,
-                "author": {"$ne": Author.CUSTOMER.value},
-            }
+    pending = [
+        message
+        for message in await Message.find(
+            {"conversation_id": conversation.id, "status": DeliveryStatus.PENDING.value}
         )
         .sort("+seq")
         .to_list()
-    )
+        if message.author is not Author.CUSTOMER  # a filter here, so the index covers the query
+    ]
     contact = await Contact.get(conversation.contact_id)
     blocked = contact is not None and contact.blocked
     sent = 0
