@@ -21,11 +21,12 @@ from bot.answers.worker import ReplyWorker
 from bot.core.channel_context import CoreChannelContext
 from bot.core.conversations import latest_messages, messages_after
 from bot.core.documents import Conversation
-from bot.core.modes import say_to_customer
+from bot.core.fencing import AiFence, append_fenced
+from bot.core.modes import say_to_customer, transition
 from bot.core.outbox import deliver_pending
 from bot.core.pipeline import handle_incoming_message
 from bot.core.runtime import Core
-from bot.core.types import InboundMessage
+from bot.core.types import Author, InboundMessage, Mode
 from tests.support import RecordingOutput
 
 
@@ -106,6 +107,17 @@ async def test_the_message_path_never_scans_a_collection(
     await say_to_customer(core=core, conversation=conversation, text="Hello!", kind="greeting")
     assert [o.message.text for o in output.sent] == ["Hello!"]
     await deliver_pending(core=core, conversation=conversation)
+    # The AI's answer behind its fence, then a hand-off and an operator's take-over.
+    fence = AiFence.of(conversation)
+    await append_fenced(
+        core=core, fence=fence, conversation=conversation, author=Author.AI, text="An answer"
+    )
+    assert await fence.holds()
+    for to, at_version in ((Mode.WAITING_OPERATOR, fence.version), (Mode.OPERATOR, None)):
+        await transition(
+            core=core, conversation_id=conversation.id, to=to, actor="test", fence=at_version
+        )
+    assert not await fence.holds()
     await CoreChannelContext(core).history(str(conversation.id), after_seq=0, limit=50)
     await ReplyWorker(core, engine).sweep()
 

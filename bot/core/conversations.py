@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -88,13 +89,13 @@ async def next_seq(
     *,
     author: Author | None = None,
     at: datetime | None = None,
-    only_if: dict[str, Any] | None = None,
+    only_if: Sequence[dict[str, Any]] | None = None,
 ) -> int:
     """Reserve the next number of a conversation's shared message/mode sequence.
 
     With `author` and `at`, the same atomic update records the conversation's activity (one
     round trip per message instead of two). With `only_if`, only while the conversation also
-    matches those conditions (LookupError otherwise).
+    matches one of those conditions (LookupError otherwise).
     """
     new_seq = {"$add": ["$last_seq", 1]}
     stage: dict[str, Any] = {"last_seq": new_seq}
@@ -106,12 +107,18 @@ async def next_seq(
         stage["unread_operator"] = {"$add": [{"$ifNull": ["$unread_operator", 0]}, 1]}
     elif author is Author.OPERATOR:
         stage["unread_operator"] = 0
-    raw = await Conversation.get_pymongo_collection().find_one_and_update(
-        {**(only_if or {}), "_id": conversation_id},
-        [{"$set": stage}],
-        projection={"last_seq": 1},
-        return_document=ReturnDocument.AFTER,
-    )
+    # Alternatives one atomic attempt each (an `$or` would scan the collection on the
+    # embedded database); a caller's alternatives exclude one another.
+    raw = None
+    for condition in only_if or [{}]:
+        raw = await Conversation.get_pymongo_collection().find_one_and_update(
+            {**condition, "_id": conversation_id},
+            [{"$set": stage}],
+            projection={"last_seq": 1},
+            return_document=ReturnDocument.AFTER,
+        )
+        if raw is not None:
+            break
     if raw is None:
         raise LookupError(f"conversation {conversation_id} does not exist or does not match")
     return int(raw["last_seq"])
@@ -133,7 +140,7 @@ async def append_message(
     created_at: datetime | None = None,
     message_id: PydanticObjectId | None = None,
     publish: bool = True,
-    only_if: dict[str, Any] | None = None,
+    only_if: Sequence[dict[str, Any]] | None = None,
 ) -> tuple[Message, bool]:
     """Store a message with the next seq and publish it; a known `external_id` is a no-op.
 
