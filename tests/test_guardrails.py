@@ -395,6 +395,9 @@ def test_the_exemplar_vectors_ship_for_every_model_and_match_the_exemplars() -> 
         "anyone?",
         "We need a table for 4 people on Friday, can you book it?",
         "Нужен столик на 6 человек, есть места в субботу?",
+        "is there a staff discount?",
+        "an operator fee?",
+        "есть скидка для менеджеров?",
     ],
 )
 async def test_no_person_named_or_a_count_of_people_is_not_a_hand_off(

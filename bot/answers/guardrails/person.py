@@ -289,6 +289,41 @@ _SENTENCE = re.compile(r"[.!?;\n]+")
 _IS_THERE = re.compile(r"\b(is|are) there\b")
 _SELF = frozenset(["my", "our", "я", "мой", "моя", "мое", "мои", "наш", "наша", "наши", "как"])
 _SELF_ARTICLE = frozenset(["m", "am", "as"])  # "i'm a manager", "as an agent"
+# A person word that names a kind of thing, not whom the customer wants: "a staff discount",
+# "the operator fee", "скидка для менеджеров" (the word after it, or "для" before it).
+_AS_MODIFIER_EN = frozenset(
+    [
+        "discount",
+        "discounts",
+        "fee",
+        "fees",
+        "price",
+        "prices",
+        "rate",
+        "rates",
+        "special",
+        "specials",
+        "code",
+        "codes",
+        "account",
+        "accounts",
+        "card",
+        "cards",
+        "pass",
+        "login",
+        "app",
+        "portal",
+        "job",
+        "jobs",
+        "position",
+        "vacancy",
+        "vacancies",
+        "training",
+        "course",
+        "salary",
+        "uniform",
+    ]
+)
 _TALK = ("talk", "speak", "chat")
 WINDOW = 4
 SHORT = 3
@@ -460,7 +495,9 @@ def _sentence_score(tokens: list[str], *, short: bool, complaint: bool) -> float
             or (len(before) == 2 and before[1] in ("a", "an", "the") and before[0] in _SELF_ARTICLE)
         )
         own = own or _describes_self(tokens, kinds, i)
-        if own or any(b.isdigit() or b in _NUMBER_WORDS for b in before):
+        modifier = tokens[i + 1 : i + 2] != [] and tokens[i + 1] in _AS_MODIFIER_EN
+        modifier = modifier or (bool(before) and before[-1] == "для")
+        if own or modifier or any(b.isdigit() or b in _NUMBER_WORDS for b in before):
             kinds[i] = ""
     bots = [
         i
