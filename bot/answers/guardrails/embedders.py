@@ -79,8 +79,8 @@ class KnowledgeQueryEmbedder:
 
 
 class KnowledgeSecondQueryEmbedder:
-    """The knowledge base's second model through its cache (None-free: only built when the
-    base has one)."""
+    """The knowledge base's second model, through its cache (built only when the base has
+    one: `embedders_for`)."""
 
     name = "use"
 

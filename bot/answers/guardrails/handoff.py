@@ -14,18 +14,16 @@ from collections.abc import Sequence
 
 from bot.answers.guardrails.normalize import fold
 from bot.answers.guardrails.person import person_request
+from bot.answers.guardrails.semantic import MEANING_ALONE_MIN_WORDS
 from bot.answers.guardrails.verdict import Action, Verdict
 
 # The explicit-request detector lives in `person.py`; its score gates the semantic one.
 asks_for_person = person_request
 # A message that names no person nor the bot is handed off by its meaning alone only this
-# much above the threshold. Leaving one business out of the labelled sets, this margin found
-# about three quarters of the hand-offs of the business left out with no ordinary question
-# of it handed off (README, guardrails).
+# much above the threshold, and only with `MEANING_ALONE_MIN_WORDS`. Leaving one business
+# out of the labelled sets, this margin found about three quarters of the hand-offs of the
+# business left out with no ordinary question of it handed off (README, guardrails).
 SEMANTIC_ALONE_EXTRA = 0.02
-# ...and only with this many words: "hi", "ok", "hello, is anyone there?" sit next to the
-# short requests ("operator") in any embedding, without meaning one.
-SEMANTIC_ALONE_MIN_WORDS = 5
 
 
 def trigger_word(text: str, words: Sequence[str]) -> str | None:
@@ -80,7 +78,7 @@ def handoff_verdict(
         return Verdict(Action.HANDOFF, "repeated_failures", float(after_failures), "handoff")
     if (
         semantic_handoff >= semantic_threshold + SEMANTIC_ALONE_EXTRA
-        and len(text.split()) >= SEMANTIC_ALONE_MIN_WORDS
+        and len(text.split()) >= MEANING_ALONE_MIN_WORDS
     ):
         # Reads like the requests, complaints and emergencies that went to a person.
         return Verdict(Action.HANDOFF, "handoff_semantic", semantic_handoff, "handoff", "semantic")

@@ -241,7 +241,7 @@ def first_match(
 ) -> tuple[str, str, int] | None:
     """The first (rule, matched text, index of the view it was found in), or None; a rule
     in `prefer` found in any view comes before every other rule."""
-    for rules in (prefer, None):
+    for rules in (prefer, None) if prefer else (None,):
         for index, view in enumerate(views):
             for rule, pattern in PATTERNS:
                 if rules is not None and rule not in rules:

@@ -495,7 +495,7 @@ def _sentence_score(tokens: list[str], *, short: bool, complaint: bool) -> float
             or (len(before) == 2 and before[1] in ("a", "an", "the") and before[0] in _SELF_ARTICLE)
         )
         own = own or _describes_self(tokens, kinds, i)
-        modifier = tokens[i + 1 : i + 2] != [] and tokens[i + 1] in _AS_MODIFIER_EN
+        modifier = i + 1 < len(tokens) and tokens[i + 1] in _AS_MODIFIER_EN
         modifier = modifier or (bool(before) and before[-1] == "для")
         if own or modifier or any(b.isdigit() or b in _NUMBER_WORDS for b in before):
             kinds[i] = ""

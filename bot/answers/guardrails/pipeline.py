@@ -24,7 +24,12 @@ from bot.answers.guardrails.normalize import (
 )
 from bot.answers.guardrails.output import OutputPolicy, check_answer, limit_length, link_hosts
 from bot.answers.guardrails.patterns import first_match
-from bot.answers.guardrails.semantic import ExemplarIndex, QueryEmbedder, Scores
+from bot.answers.guardrails.semantic import (
+    MEANING_ALONE_MIN_WORDS,
+    ExemplarIndex,
+    QueryEmbedder,
+    Scores,
+)
 from bot.answers.guardrails.stream import StreamGuard, TokenSink
 from bot.answers.guardrails.texts import safe_text
 from bot.answers.guardrails.verdict import ALLOW, Action, Verdict
@@ -37,9 +42,6 @@ _NAME_INSTRUCTION = re.compile(
 )
 # Below this many words a message's embedding says little about intent ("second question").
 SEMANTIC_MIN_WORDS = 4
-# ...and below this many, too little for an attack read from meaning alone ("tell me a
-# story"): short attacks name what they want, and the patterns see those words.
-SEMANTIC_ATTACK_MIN_WORDS = 5
 # Pattern rules no ordinary question trips (markup, an instruction in another language).
 FIRM_RULES = frozenset({"delimiter", "foreign_injection"})
 # A pattern is overruled when the message reads this much more like the ordinary exemplars
@@ -220,8 +222,9 @@ class Guardrails:
             semantic.append(display_name)
         scores = await self._scores(semantic) if text.strip() else []
         attack = max((s.attack for s in scores), default=0.0)
-        if len(text.split()) < SEMANTIC_ATTACK_MIN_WORDS and len(scores) == 1:
-            attack = min(attack, 0.0)  # too few words to carry an instruction: meaning is noise
+        if len(text.split()) < MEANING_ALONE_MIN_WORDS and len(scores) == 1:
+            # Short attacks name what they want, and the patterns see those words.
+            attack = min(attack, 0.0)
         handoff = scores[0].handoff if scores else 0.0
         hidden = hidden_readings(text)
         disguised = max(

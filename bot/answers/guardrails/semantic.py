@@ -21,6 +21,10 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 NEAREST = 3
+# A decision from meaning alone (an attack, a hand-off no rule saw) needs this many words:
+# "hi", "ok", "tell me a story", "hello, is anyone there?" sit next to short attacks and
+# short requests ("operator") in any embedding, without meaning one.
+MEANING_ALONE_MIN_WORDS = 5
 
 
 class QueryEmbedder(Protocol):
