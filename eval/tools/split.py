@@ -6,6 +6,8 @@
 Splits
   eval/guardrails/cases.jsonl  -> eval/guardrails/{dev,test}.jsonl  strata (category, lang), ordered by id
   eval/kb/isp/questions.jsonl  -> eval/kb/isp/{dev,test}.jsonl      strata (kind, lang), ordered by position in file
+  eval/kb/fitness/questions.jsonl -> eval/kb/fitness/{dev,test}.jsonl  strata (kind, lang), ordered by position
+                                  in file (same rule as the isp base)
   eval/guardrails/hotel.jsonl  -> eval/guardrails/hotel_{dev,test}.jsonl  strata (category, lang),
                                   shuffled inside each stratum by random.Random(HOTEL_SEED)
 
@@ -81,6 +83,14 @@ def main():
         write(q / "dev.jsonl", dev)
         write(q / "test.jsonl", test)
         print(f"isp questions: {len(rows)} -> dev {len(dev)}, test {len(test)}")
+
+    q = EVAL / "kb" / "fitness"
+    if (q / "questions.jsonl").exists():
+        rows = read(q / "questions.jsonl")
+        dev, test = split(rows, key=lambda r: (r["kind"], r["lang"]), order=lambda r, pos: pos)
+        write(q / "dev.jsonl", dev)
+        write(q / "test.jsonl", test)
+        print(f"fitness questions: {len(rows)} -> dev {len(dev)}, test {len(test)}")
 
 
 if __name__ == "__main__":

@@ -9,9 +9,9 @@ base64 / hex / rot13 / homoglyph / zero-width / reversed payload decodes to the
 text recorded in its "note" ("... of: <payload>").
 Knowledge bases: every question parses, "doc" exists, kinds valid, cross_lang
 questions differ in language from their document, other answerable kinds are
-in the document's language, document word counts 150-600; the paraphrase
-questions are listed with the content words they share with their document
-(for a manual look).  Exit status 1 on any error.
+in the document's language, document word counts 150-600 (or the range in
+WORDS: 150-1300 for airline and fitness); the paraphrase questions are listed
+with the content words they share with their document (for a manual look).  Exit status 1 on any error.
 """
 import base64
 import codecs
@@ -150,8 +150,8 @@ def doc_lang(text):
     return "ru" if cyr > lat else "en"
 
 
-# Allowed document length (words) per base; the airline base has a few long pages on purpose.
-WORDS = {"airline": (150, 1300)}
+# Allowed document length (words) per base; the airline and fitness bases have a few long pages on purpose.
+WORDS = {"airline": (150, 1300), "fitness": (150, 1300)}
 
 
 def kb(name, split):
@@ -208,7 +208,7 @@ def kb(name, split):
 
 def main():
     guardrails()
-    for name, split in (("isp", True), ("clinic", False), ("airline", False)):
+    for name, split in (("isp", True), ("clinic", False), ("airline", False), ("fitness", True)):
         if (EVAL / "kb" / name / "questions.jsonl").exists():
             kb(name, split)
     if errors:
