@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from beanie import PydanticObjectId
@@ -122,19 +123,19 @@ async def test_a_takeover_read_before_the_ais_hand_off_still_takes_the_chat(
 ) -> None:
     # The operator's request read the chat in AI mode; the AI handed it off before the write.
     conversation_id = await new_chat(core)
-    stale = await Conversation.get(conversation_id)
+    stale = await Conversation.get_pymongo_collection().find_one({"_id": conversation_id})
     await transition(
         core=core, conversation_id=conversation_id, to=Mode.WAITING_OPERATOR, actor="ai"
     )
-    fresh_read = modes._existing
+    fresh_read = modes._stored
     reads = 0
 
-    async def first_read_is_stale(cid: PydanticObjectId) -> Conversation:
+    async def first_read_is_stale(cid: PydanticObjectId) -> dict[str, Any]:
         nonlocal reads
         reads += 1
         return stale if reads == 1 and stale is not None else await fresh_read(cid)
 
-    monkeypatch.setattr(modes, "_existing", first_read_is_stale)
+    monkeypatch.setattr(modes, "_stored", first_read_is_stale)
     operator = PydanticObjectId()
     updated = await take_over(core, conversation_id, operator)
     assert updated.mode is Mode.OPERATOR and updated.assignee_id == operator

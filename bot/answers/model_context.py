@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from bot.answers.agent_context import AgentContext
 from bot.answers.knowledge import KnowledgeHit, KnowledgeSearch
 from bot.answers.pii import redact_pii
+from bot.core.db import set_fields
 from bot.core.documents import Contact, Conversation, Message, PromptBlock, utcnow
 from bot.core.prompt_blocks import load_enabled, scoped
 from bot.core.types import Author, Mode
@@ -220,11 +221,12 @@ async def build_model_context(
     if dropped:
         summary = summarize_turns(summary, dropped)
         if store_summary:
-            await conversation.set(
+            await set_fields(
+                conversation,
                 {
                     Conversation.summary: summary,
                     Conversation.summary_seq: max(t.seq for t in dropped),
-                }
+                },
             )
 
     through = max(

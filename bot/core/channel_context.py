@@ -17,6 +17,7 @@ from bot.core.conversations import (
     messages_after,
     set_message_status,
 )
+from bot.core.db import set_fields
 from bot.core.documents import Contact, Conversation, Message, ModeChange
 from bot.core.ingest import APPEND_TIMEOUT_S, INGESTED, IngestStream
 from bot.core.media import read_media, signed_link, store_inbound
@@ -227,7 +228,7 @@ class CoreChannelContext:
         if message is None:
             return
         # Sent as the template now: a failure of that one is final, never sent again.
-        await message.set({"meta.template": True})
+        await set_fields(message, {"meta.template": True})
         await set_message_status(
             core=self.core,
             message=message,

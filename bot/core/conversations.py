@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from beanie import PydanticObjectId
-from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from bot.core.db import set_fields
 from bot.core.documents import Contact, Conversation, Message, utcnow
 from bot.core.types import Attachment, Author, ConversationEvent, DeliveryStatus, Source
 
@@ -64,7 +64,7 @@ async def find_or_create_contact(
             return known
     changed = {name: value for name, value in fresh.items() if getattr(known, name) != value}
     if changed:
-        await known.set(changed)
+        await set_fields(known, changed)
     return known
 
 
@@ -84,44 +84,61 @@ async def find_or_create_conversation(
     return Conversation.model_validate(await _insert_or_get(new, key))  # type: ignore[no-any-return]
 
 
+# What a compare-and-set on a conversation pins: these fields as read, in the filter of a plain
+# update (next_seq, bot.core.modes). Not a find-and-modify: SecantusDB (the embedded database)
+# writes a find-and-modify's document through a filter it answers by scanning the collection,
+# so every message cost time in proportion to the number of chats. The index `id_pinned`
+# holds exactly these fields and `_id`.
+PINNED_FIELDS = ("last_seq", "mode", "mode_version", "assignee_id")
+# A lost compare-and-set means another write to the same chat landed in between; a burst of
+# a chat's own writes settles in a few rounds.
+_SEQ_ATTEMPTS = 50
+
+
+async def read_pinned(conversation_id: PydanticObjectId) -> dict[str, Any] | None:
+    """The pinned fields of the conversation as stored now (None if there is none)."""
+    found: dict[str, Any] | None = await Conversation.get_pymongo_collection().find_one(
+        {"_id": conversation_id}, projection=dict.fromkeys(PINNED_FIELDS, 1)
+    )
+    return found
+
+
+def pinned(raw: dict[str, Any]) -> dict[str, Any]:
+    """The filter that matches this conversation only while its pinned fields are as read."""
+    return {"_id": raw["_id"], **{name: raw.get(name) for name in PINNED_FIELDS}}
+
+
 async def next_seq(
     conversation_id: PydanticObjectId,
     *,
     author: Author | None = None,
     at: datetime | None = None,
-    only_if: Sequence[dict[str, Any]] | None = None,
+    only_if: Callable[[dict[str, Any]], bool] | None = None,
 ) -> int:
     """Reserve the next number of a conversation's shared message/mode sequence.
 
     With `author` and `at`, the same atomic update records the conversation's activity (one
-    round trip per message instead of two). With `only_if`, only while the conversation also
-    matches one of those conditions (LookupError otherwise).
+    write per message instead of two). With `only_if`, only while the stored conversation
+    passes it (LookupError otherwise): the pinned fields it may read cannot change between
+    the check and the write.
     """
-    new_seq = {"$add": ["$last_seq", 1]}
-    stage: dict[str, Any] = {"last_seq": new_seq}
-    if at is not None:
-        stage["last_message_at"] = {"$max": ["$last_message_at", at]}
-    if author is Author.CUSTOMER:
-        stage["last_customer_seq"] = new_seq
-        stage["last_customer_message_at"] = at
-        stage["unread_operator"] = {"$add": [{"$ifNull": ["$unread_operator", 0]}, 1]}
-    elif author is Author.OPERATOR:
-        stage["unread_operator"] = 0
-    # Alternatives one atomic attempt each (an `$or` would scan the collection on the
-    # embedded database); a caller's alternatives exclude one another.
-    raw = None
-    for condition in only_if or [{}]:
-        raw = await Conversation.get_pymongo_collection().find_one_and_update(
-            {**condition, "_id": conversation_id},
-            [{"$set": stage}],
-            projection={"last_seq": 1},
-            return_document=ReturnDocument.AFTER,
-        )
-        if raw is not None:
-            break
-    if raw is None:
-        raise LookupError(f"conversation {conversation_id} does not exist or does not match")
-    return int(raw["last_seq"])
+    collection = Conversation.get_pymongo_collection()
+    for _ in range(_SEQ_ATTEMPTS):
+        raw = await read_pinned(conversation_id)
+        if raw is None or (only_if is not None and not only_if(raw)):
+            raise LookupError(f"conversation {conversation_id} does not exist or does not match")
+        seq = int(raw.get("last_seq") or 0) + 1
+        changes: dict[str, Any] = {"$set": {"last_seq": seq}}
+        if at is not None:
+            changes["$max"] = {"last_message_at": at}
+        if author is Author.CUSTOMER:
+            changes["$set"].update(last_customer_seq=seq, last_customer_message_at=at)
+            changes["$inc"] = {"unread_operator": 1}
+        elif author is Author.OPERATOR:
+            changes["$set"]["unread_operator"] = 0
+        if (await collection.update_one(pinned(raw), changes)).matched_count:
+            return seq
+    raise RuntimeError(f"conversation {conversation_id}: too many concurrent writes")
 
 
 async def append_message(
@@ -140,7 +157,7 @@ async def append_message(
     created_at: datetime | None = None,
     message_id: PydanticObjectId | None = None,
     publish: bool = True,
-    only_if: Sequence[dict[str, Any]] | None = None,
+    only_if: Callable[[dict[str, Any]], bool] | None = None,
 ) -> tuple[Message, bool]:
     """Store a message with the next seq and publish it; a known `external_id` is a no-op.
 
@@ -213,7 +230,7 @@ async def set_message_status(
     update: dict[str, Any] = {"status": status, "updated_at": utcnow(), "error": error}
     if provider_message_id is not None:
         update["provider_message_id"] = provider_message_id
-    await message.set(update)
+    await set_fields(message, update)
     await core.bus.publish(
         ConversationEvent(
             type=MESSAGE_UPDATED,

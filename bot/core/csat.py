@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pymongo import ReturnDocument
-
 from bot.core.conversations import append_message, publish_created
 from bot.core.documents import Contact, Conversation, ModeChange, utcnow
 from bot.core.i18n import text_for
@@ -49,14 +47,15 @@ async def request_rating(*, core: Core, conversation: Conversation) -> bool:
     and the customer wrote at all). True if asked now."""
     if not core.settings.csat_enabled or conversation.last_customer_seq == 0:
         return False
-    raw = await Conversation.get_pymongo_collection().find_one_and_update(
+    # A plain update (a find-and-modify scans every chat on the embedded database); a
+    # conversation's contact and chat never change, so the copy read here serves to ask.
+    result = await Conversation.get_pymongo_collection().update_one(
         {"_id": conversation.id, "csat_requested_at": None, "csat": None},
         {"$set": {"csat_requested_at": utcnow()}},
-        return_document=ReturnDocument.AFTER,
     )
-    if raw is None:
+    if not result.modified_count:
         return False
-    asked = Conversation.model_validate(raw)
+    asked = conversation
     contact = await Contact.get(asked.contact_id)
     await say_to_customer(
         core=core,

@@ -99,22 +99,19 @@ class Conversation(Document):
             IndexModel([("mode", ASCENDING), ("last_message_at", DESCENDING)]),
             # The reply worker's sweep: AI chats with a recent customer message.
             IndexModel([("mode", ASCENDING), ("last_customer_message_at", DESCENDING)]),
-            # A mode change's compare-and-set and the AI's fence (bot.core.modes, fencing):
-            # the embedded SecantusDB uses an index only when it holds every field of the
-            # filter (MongoDB would take `_id` alone), and scans every chat otherwise.
-            IndexModel([("_id", ASCENDING), ("mode", ASCENDING)], name="id_mode"),
-            IndexModel(
-                [("_id", ASCENDING), ("mode", ASCENDING), ("mode_version", ASCENDING)],
-                name="id_mode_version",
-            ),
+            # Every compare-and-set on a conversation (a message's seq, a mode change) pins
+            # `_id` and PINNED_FIELDS (bot.core.conversations): the embedded SecantusDB uses
+            # an index only when it holds every field of the filter (MongoDB would take `_id`
+            # alone), and scans every chat otherwise.
             IndexModel(
                 [
                     ("_id", ASCENDING),
+                    ("last_seq", ASCENDING),
                     ("mode", ASCENDING),
+                    ("mode_version", ASCENDING),
                     ("assignee_id", ASCENDING),
-                    ("mode_version", ASCENDING),  # last: it may be an `$in`
                 ],
-                name="id_mode_assignee_version",
+                name="id_pinned",
             ),
         ]
 

@@ -30,7 +30,7 @@ from beanie import PydanticObjectId
 from loguru import logger
 from redis.exceptions import RedisError
 
-from bot.core.conversations import append_message, publish_created
+from bot.core.conversations import append_message, publish_created, read_pinned
 from bot.core.documents import Conversation, Message
 from bot.core.types import Author, Mode, Source
 
@@ -65,11 +65,6 @@ class Fenced(Exception):
     """The conversation left the AI (or changed hands) since the fence was taken."""
 
 
-def version_filter(version: int) -> Any:
-    """A query on `mode_version`; conversations stored before it existed count as 0."""
-    return {"$in": [0, None]} if version == 0 else version
-
-
 @dataclass(frozen=True, slots=True)
 class AiFence:
     """The AI's right to speak in one conversation, as of one mode version."""
@@ -83,28 +78,24 @@ class AiFence:
         assert conversation.id is not None
         return cls(conversation.id, conversation.mode_version)
 
-    def queries(self) -> list[dict[str, Any]]:
-        """The conversation while the fence holds: it matches one of these.
+    def admits(self, stored: dict[str, Any]) -> bool:
+        """True if the conversation as stored (its `PINNED_FIELDS`) is still the AI's here.
 
         Every mode change bumps the version, so the version pins the mode the fence was
-        taken in; a waiting chat given to an operator (no mode change) is out too. Two
-        filters rather than one `$or`, which the embedded database plans as a scan.
+        taken in; a waiting chat given to an operator (no mode change) is out too.
+        Conversations stored before the version existed count as version 0.
         """
-        held = {"_id": self.conversation_id, "mode_version": version_filter(self.version)}
-        return [
-            {**held, "mode": Mode.AI.value},
-            {**held, "mode": Mode.WAITING_OPERATOR.value, "assignee_id": None},
-        ]
+        if (stored.get("mode_version") or 0) != self.version:
+            return False
+        mode = stored.get("mode")
+        return mode == Mode.AI.value or (
+            mode == Mode.WAITING_OPERATOR.value and stored.get("assignee_id") is None
+        )
 
     async def holds(self) -> bool:
         """True while the conversation is still the AI's at this version."""
-        for query in self.queries():
-            found = await Conversation.get_pymongo_collection().find_one(
-                query, projection={"_id": 1}
-            )
-            if found is not None:
-                return True
-        return False
+        stored = await read_pinned(self.conversation_id)
+        return stored is not None and self.admits(stored)
 
 
 async def append_fenced(
@@ -134,7 +125,7 @@ async def append_fenced(
             meta={**(meta or {}), FENCE_META: fence.version},
             message_id=message_id,
             publish=False,
-            only_if=fence.queries(),  # the seq is reserved only while the fence holds
+            only_if=fence.admits,  # the seq is reserved only while the fence holds
         )
     except LookupError as exc:
         raise Fenced(f"conversation {fence.conversation_id} is no longer the AI's") from exc

@@ -7,13 +7,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from beanie import PydanticObjectId
-from pymongo import ReturnDocument
 
 from bot.core.cleanup import conversation_scope
-from bot.core.conversations import append_message
+from bot.core.conversations import append_message, pinned
 from bot.core.documents import Contact, Conversation, ModeChange, utcnow
 from bot.core.events import MODE_CHANGED
-from bot.core.fencing import AiFence, append_fenced, ordered_sends, version_filter
+from bot.core.fencing import AiFence, append_fenced, ordered_sends
 from bot.core.i18n import text_for
 from bot.core.metrics import MODE_CHANGES
 from bot.core.outbox import deliver_pending
@@ -57,15 +56,18 @@ class InvalidTransition(ValueError):
 
 # A take-over that races the AI's own hand-off (ai -> waiting_operator) loses the
 # compare-and-set once; it then moves from the mode the chat is in now, if that is allowed.
-# Losing to the same move (another operator took the chat first) stays a conflict.
-_CAS_ATTEMPTS = 4
+# Losing to the same move (another operator took the chat first) stays a conflict. A loss to
+# a message stored meanwhile (it moves `last_seq`, which the write pins too) is retried.
+_CAS_ATTEMPTS = 50
 
 
-async def _existing(conversation_id: PydanticObjectId) -> Conversation:
-    conversation = await Conversation.get(conversation_id)
-    if conversation is None:
+async def _stored(conversation_id: PydanticObjectId) -> dict[str, Any]:
+    raw: dict[str, Any] | None = await Conversation.get_pymongo_collection().find_one(
+        {"_id": conversation_id}
+    )
+    if raw is None:
         raise LookupError(f"conversation {conversation_id} does not exist")
-    return conversation
+    return raw
 
 
 async def _compare_and_set(
@@ -80,21 +82,26 @@ async def _compare_and_set(
     """Move the stored mode to `to`: (the mode it left, the updated chat), or (None, the chat)
     when it is there already.
 
-    Without `fence`, a lost race is retried from the fresh mode; with it, the first loss is final.
+    Without `fence`, a lost race is retried from the fresh mode; with it, a mode change that
+    came first is final.
     """
-    for attempt in range(_CAS_ATTEMPTS):
-        conversation = await _existing(conversation_id)
+    first_version: int | None = None
+    for _ in range(_CAS_ATTEMPTS):
+        raw = await _stored(conversation_id)
+        conversation = Conversation.model_validate(raw)
         current = conversation.mode
-        if fence is not None and conversation.mode_version != fence:
+        version = int(raw.get("mode_version") or 0)
+        if fence is not None and version != fence:
             raise InvalidTransition(current, to)
-        if attempt and current == to:
+        if first_version is not None and version != first_version and current == to:
             # Someone else made this very move meanwhile (two operators taking one chat).
             raise InvalidTransition(current, to)
+        first_version = version if first_version is None else first_version
         if current == to and (to is not Mode.OPERATOR or conversation.assignee_id == assignee_id):
             return None, conversation
         if current != to and to not in ALLOWED[current]:
             raise InvalidTransition(current, to)
-        changes: dict[str, object] = {"mode": to.value}
+        changes: dict[str, Any] = {"mode": to}
         if to is Mode.OPERATOR:
             changes["assignee_id"] = assignee_id
         elif to in (Mode.AI, Mode.CLOSED, Mode.WAITING_OPERATOR):
@@ -103,23 +110,19 @@ async def _compare_and_set(
         if to is Mode.AI:
             # Everything the customer said while a human had the chat counts as answered.
             changes["answered_seq"] = conversation.last_customer_seq
-        where: dict[str, Any] = {"_id": conversation_id, "mode": current.value}
-        if fence is not None:
-            where["mode_version"] = version_filter(fence)
+        changes["last_seq"] = conversation.last_seq + 1  # the mode change's own seq
+        changes["mode_version"] = version + 1
+        stored = {**changes, "mode": to.value}
         # Leaving the AI waits for an AI message being sent right now (the send lock): once
         # this returns, nothing the AI said can still go out (bot.core.fencing).
         async with ordered_sends(core, conversation_id) if current is Mode.AI else nullcontext():
-            raw = await Conversation.get_pymongo_collection().find_one_and_update(
-                where,
-                {"$set": changes, "$inc": {"last_seq": 1, "mode_version": 1}},
-                return_document=ReturnDocument.AFTER,
+            result = await Conversation.get_pymongo_collection().update_one(
+                pinned(raw), {"$set": stored}
             )
-        if raw is not None:
-            return current, Conversation.model_validate(raw)
-        if fence is not None:
-            break
-    fresh = await _existing(conversation_id)
-    raise InvalidTransition(fresh.mode, to)
+        if result.matched_count:
+            return current, conversation.model_copy(update=changes)
+    fresh = await _stored(conversation_id)
+    raise InvalidTransition(Conversation.model_validate(fresh).mode, to)
 
 
 async def transition(

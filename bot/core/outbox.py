@@ -56,12 +56,13 @@ async def _claim(message: Message, *, steal_from: str | None = None) -> bool:
     if steal_from is not None:
         claimable.append({"meta.claimed_by": steal_from})
     for way in claimable:
-        raw = await Message.get_pymongo_collection().find_one_and_update(
+        # A plain update, not a find-and-modify, which SecantusDB writes through a collection
+        # scan (bot.core.conversations.PINNED_FIELDS).
+        result = await Message.get_pymongo_collection().update_one(
             {**pending, **way},
             {"$set": {"meta.claimed_at": now, "meta.claimed_by": CLAIMANT}},
-            projection={"_id": 1},
         )
-        if raw is not None:
+        if result.modified_count:
             return True
     return False
 
